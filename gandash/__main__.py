@@ -1,0 +1,58 @@
+"""python -m gandash …: argument parsing; the work happens in the package."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gandash", description="Train and explore GANs on MNIST-like data.")
+    p.add_argument("--runs-dir", default=None, help="runs directory (default ./checkpoints or $GANDASH_RUNS_DIR)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a GAN (foreground, or --detach)")
+    t.add_argument("--preset", default="fast", help="fast, mlp-classic, dcgan-keras, acgan, dcgan-tricks, wgan-gp")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting (repeatable)")
+    t.add_argument("--detach", action="store_true", help="start in the background and print the run id")
+
+    r = sub.add_parser("runs", help="list runs")
+    r.add_argument("--json", action="store_true")
+    for name, helptext in (("stop", "stop a running trainer"), ("resume", "resume a stopped run"),
+                           ("delete", "delete a run directory")):
+        sub.add_parser(name, help=helptext).add_argument("run")
+
+    s = sub.add_parser("sample", help="generate images from a run's latest generator")
+    s.add_argument("run")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--digit", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=None)
+    s.add_argument("--out", required=True)
+
+    e = sub.add_parser("eval", help="compute quality metrics of a run's generator")
+    e.add_argument("run")
+    e.add_argument("--n", type=int, default=10000)
+
+    w = sub.add_parser("worker", help=argparse.SUPPRESS)
+    w.add_argument("run_dir")
+    for a in (t, r, s, e, w, *[sub.choices[n] for n in ("stop", "resume", "delete")]):
+        a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from gandash import cli
+
+    try:
+        return cli.run_command(args)
+    except cli.UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Training algorithms: one keras.Model subclass per algorithm, each with its own train_step.
+
+``GAN`` (mlp, dcgan) → ``ConditionalGAN`` (cgan) and ``ACGAN``; ``WGANGP`` for the
+Wasserstein loss with gradient penalty. Shapes, class counts and tricks live on
+``self``; noise comes from a ``keras.random.SeedGenerator`` so it is part of the
+resumable state.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from gandash.models import build_networks
+
+_bce = keras.losses.BinaryCrossentropy(from_logits=True)
+_cce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+class GAN(keras.Model):
+    """Non-saturating GAN with label smoothing, noisy labels and label flips."""
+
+    conditional = False
+    metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, cfg, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = cfg.latent_dim
+        self.latent_dist = cfg.latent_dist
+        self.num_classes = cfg.num_classes
+        self.real_label = float(cfg.real_label)
+        self.label_noise = float(cfg.label_noise)
+        self.label_flip = float(cfg.label_flip)
+        self.d_steps = int(cfg.d_steps)
+        self.seed_generator = keras.random.SeedGenerator(cfg.seed)
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # -- noise ---------------------------------------------------------------
+    def sample_z(self, n):
+        shape = (n, self.latent_dim)
+        if self.latent_dist == "uniform":
+            return keras.random.uniform(shape, -1.0, 1.0, seed=self.seed_generator)
+        z = keras.random.normal(shape, seed=self.seed_generator)
+        if self.latent_dist == "sphere":
+            z = z / (tf.norm(z, axis=1, keepdims=True) + 1e-8)
+        return z
+
+    def sample_labels(self, n):
+        return keras.random.randint((n, 1), 0, self.num_classes, seed=self.seed_generator)
+
+    # -- network calls (conditional subclasses pass labels) -------------------
+    def generate(self, z, labels, training=False):
+        return self.generator([z, labels] if self.conditional else z, training=training)
+
+    def discriminate(self, x, labels, training=False):
+        return self.discriminator([x, labels] if self.conditional else x, training=training)
+
+    def d_targets(self, n):
+        """Targets for D on real and fake: smoothed, noisy, and sometimes swapped."""
+        real = self.real_label - self.label_noise * keras.random.uniform((n, 1), seed=self.seed_generator)
+        fake = self.label_noise * keras.random.uniform((n, 1), seed=self.seed_generator)
+        if self.label_flip > 0:
+            flip = keras.random.uniform((n, 1), seed=self.seed_generator) < self.label_flip
+            real, fake = tf.where(flip, fake, real), tf.where(flip, real, fake)
+        return real, fake
+
+    # -- losses ---------------------------------------------------------------
+    def d_loss(self, real, fake, labels, fake_labels, real_out, fake_out):
+        t_real, t_fake = self.d_targets(tf.shape(real)[0])
+        loss = _bce(t_real, real_out) + _bce(t_fake, fake_out)
+        return loss, self._source_stats(real_out, fake_out)
+
+    def g_loss(self, fake_out, fake_labels):
+        return _bce(tf.ones_like(fake_out), fake_out), {}
+
+    @staticmethod
+    def _source_stats(real_logits, fake_logits):
+        p_real, p_fake = tf.sigmoid(real_logits), tf.sigmoid(fake_logits)
+        return {
+            "d_real": tf.reduce_mean(p_real),
+            "d_fake": tf.reduce_mean(p_fake),
+            "d_acc_real": tf.reduce_mean(tf.cast(p_real > 0.5, tf.float32)),
+            "d_acc_fake": tf.reduce_mean(tf.cast(p_fake < 0.5, tf.float32)),
+        }
+
+    # -- one compiled step ----------------------------------------------------
+    def train_step(self, data):
+        real, labels = data
+        labels = tf.reshape(tf.cast(labels, "int32"), (-1, 1))
+        n = tf.shape(real)[0]
+        d_vars = self.discriminator.trainable_weights
+        g_vars = self.generator.trainable_weights
+        for _ in range(self.d_steps):
+            fake_labels = self.sample_labels(n)
+            fake = self.generate(self.sample_z(n), fake_labels, training=True)
+            with tf.GradientTape() as tape:
+                real_out = self.discriminate(real, labels, training=True)
+                fake_out = self.discriminate(fake, fake_labels, training=True)
+                d_loss, logs = self.d_loss(real, fake, labels, fake_labels, real_out, fake_out)
+            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+
+        fake_labels = self.sample_labels(n)
+        z = self.sample_z(n)
+        with tf.GradientTape() as tape:
+            fake_out = self.discriminate(self.generate(z, fake_labels, training=True), fake_labels,
+                                         training=True)
+            g_loss, g_logs = self.g_loss(fake_out, fake_labels)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+
+        logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs}
+        for name, value in logs.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+
+class ConditionalGAN(GAN):
+    """cGAN: both networks see the class label."""
+
+    conditional = True
+
+
+class ACGAN(GAN):
+    """AC-GAN: D has a source head and a class head; class loss on real and fake."""
+
+    conditional = True
+    metric_names = GAN.metric_names + ("d_class_loss", "g_class_loss", "d_class_acc")
+
+    def discriminate(self, x, labels, training=False):
+        return self.discriminator(x, training=training)  # the label is predicted, not given
+
+    def d_loss(self, real, fake, labels, fake_labels, real_out, fake_out):
+        (src_real, cls_real), (src_fake, cls_fake) = real_out, fake_out
+        source_loss, logs = GAN.d_loss(self, real, fake, labels, fake_labels, src_real, src_fake)
+        class_loss = _cce(labels, cls_real) + _cce(fake_labels, cls_fake)
+        pred = tf.argmax(cls_real, axis=-1, output_type=tf.int32)
+        logs["d_class_loss"] = class_loss
+        logs["d_class_acc"] = tf.reduce_mean(tf.cast(pred == tf.reshape(labels, [-1]), tf.float32))
+        return source_loss + class_loss, logs
+
+    def g_loss(self, fake_out, fake_labels):
+        src, cls = fake_out
+        class_loss = _cce(fake_labels, cls)
+        return _bce(tf.ones_like(src), src) + class_loss, {"g_class_loss": class_loss}
+
+
+class WGANGP(GAN):
+    """WGAN-GP: linear critic, gradient penalty at random interpolates, n critic steps."""
+
+    metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "wasserstein", "gp")
+
+    def __init__(self, generator, discriminator, cfg, **kwargs):
+        super().__init__(generator, discriminator, cfg, **kwargs)
+        self.conditional = cfg.is_conditional
+        self.gp_weight = float(cfg.gp_weight)
+
+    def gradient_penalty(self, real, fake, labels):
+        """Mean of (‖∇D(x̂)‖ - 1)² with x̂ = αx + (1-α)G(z), one α ~ U(0, 1) per sample."""
+        alpha = keras.random.uniform((tf.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
+        mixed = alpha * real + (1.0 - alpha) * fake
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            score = self.discriminate(mixed, labels, training=True)
+        grads = tape.gradient(score, mixed)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+        return tf.reduce_mean(tf.square(norm - 1.0))
+
+    def d_loss(self, real, fake, labels, fake_labels, real_out, fake_out):
+        # The penalty uses the real labels for the interpolates of a conditional critic.
+        gp = self.gradient_penalty(real, fake, labels)
+        w = tf.reduce_mean(real_out) - tf.reduce_mean(fake_out)
+        logs = {"d_real": tf.reduce_mean(real_out), "d_fake": tf.reduce_mean(fake_out),
+                "wasserstein": w, "gp": gp}
+        return -w + self.gp_weight * gp, logs
+
+    def g_loss(self, fake_out, fake_labels):
+        return -tf.reduce_mean(fake_out), {}
+
+
+ALGORITHMS = {"mlp": GAN, "dcgan": GAN, "cgan": ConditionalGAN, "acgan": ACGAN, "wgan-gp": WGANGP}
+
+
+def make_optimizer(cfg, side: str) -> keras.optimizers.Optimizer:
+    """The optimizer of one network (``side`` is 'g' or 'd') as the config says."""
+    name = getattr(cfg, f"{side}_optimizer")
+    lr = getattr(cfg, f"{side}_lr")
+    clip = getattr(cfg, f"{side}_clipvalue") or None
+    beta1, beta2 = getattr(cfg, f"{side}_beta1"), getattr(cfg, f"{side}_beta2")
+    if name == "adam":
+        return keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2, clipvalue=clip)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(lr, clipvalue=clip)
+    return keras.optimizers.SGD(lr, momentum=beta1, clipvalue=clip)
+
+
+def build_gan(cfg) -> GAN:
+    """Networks + algorithm + optimizers, compiled and built (ready to train or restore)."""
+    generator, discriminator = build_networks(cfg)
+    model = ALGORITHMS[cfg.architecture](generator, discriminator, cfg)
+    g_opt, d_opt = make_optimizer(cfg, "g"), make_optimizer(cfg, "d")
+    model.compile(g_opt, d_opt, steps_per_execution=cfg.steps_per_execution,
+                  jit_compile=cfg.jit_compile)
+    g_opt.build(generator.trainable_weights)
+    d_opt.build(discriminator.trainable_weights)
+    return model

@@ -1,0 +1,181 @@
+"""The commands behind ``python -m gandash``: each returns an exit code and prints one-line errors."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from gandash.config import ConfigError, make_config
+from gandash.data import DataError
+from gandash.runs import Run, RunError, RunStore
+from gandash.sampling import SamplingError
+
+USER_ERRORS = (ConfigError, DataError, RunError, SamplingError)
+
+
+class UserError(Exception):
+    """Bad input from the command line: printed as one line, exit code 2."""
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def progress_line(run: Run) -> str:
+    st = run.status()
+    step, total = int(st.get("step") or 0), int(st.get("total") or 0)
+    pct = f"{100 * step / total:5.1f}%" if total else "   - "
+    ips = st.get("images_per_sec")
+    speed = f"{ips:7.0f} img/s" if isinstance(ips, (int, float)) else "      - img/s"
+    return f"{run.id:40s} {st.get('state', '?'):9s} {step:>8d}/{total:<8d} {pct} {speed}"
+
+
+def cmd_train(args, store: RunStore) -> int:
+    cfg = make_config(args.preset, parse_overrides(args.overrides))
+    if cfg.dataset == "custom":  # check the data before creating anything
+        from gandash.data import load_for_config
+
+        load_for_config(cfg)
+    if args.detach:
+        from gandash.launcher import start
+
+        run = start(store, cfg)
+        print(run.id)
+        return 0
+    from gandash.train import train
+
+    run = store.create(cfg)
+    print(f"run {run.id}", file=sys.stderr)
+    bar = _ProgressBar(run)
+    state = train(run, on_row=bar.update)
+    bar.close()
+    print(run.id)
+    return 0 if state in ("finished", "stopped") else 1
+
+
+class _ProgressBar:
+    """One line on stderr, redrawn per metrics row."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def update(self, row: dict) -> None:
+        total = int(self.run.status().get("total") or 0) or 1
+        frac = min(1.0, row["step"] / total)
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        print(f"\r[{bar}] {row['step']}/{total} d_loss {row.get('d_loss', float('nan')):.3f} "
+              f"g_loss {row.get('g_loss', float('nan')):.3f} {row['images_per_sec']:.0f} img/s",
+              end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(file=sys.stderr)
+
+
+def cmd_runs(args, store: RunStore) -> int:
+    runs = store.list()
+    if args.json:
+        out = []
+        for run in runs:
+            item = {"id": run.id, "status": run.status()}
+            try:
+                cfg = run.config()
+                item.update(architecture=cfg.architecture, dataset=cfg.dataset, name=cfg.name)
+            except RunError as e:
+                item["error"] = str(e)
+            out.append(item)
+        print(json.dumps(out, indent=2))
+        return 0
+    if not runs:
+        print(f"no runs in {store.root}")
+    for run in runs:
+        print(progress_line(run))
+    return 0
+
+
+def cmd_stop(args, store: RunStore) -> int:
+    from gandash.launcher import stop
+
+    print(stop(store.get(args.run), wait=60))
+    return 0
+
+
+def cmd_resume(args, store: RunStore) -> int:
+    from gandash.launcher import resume
+
+    run = store.get(args.run)
+    resume(run)
+    print(run.id)
+    return 0
+
+
+def cmd_delete(args, store: RunStore) -> int:
+    store.delete(args.run)
+    print(f"deleted {args.run}")
+    return 0
+
+
+def cmd_sample(args, store: RunStore) -> int:
+    import numpy as np
+
+    from gandash.runs import atomic_write_bytes
+    from gandash.sampling import load_generator, sample
+
+    run = store.get(args.run)
+    cfg = run.config()
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UserError(f"--out must end in .npz, got {args.out!r}")
+    if not out.parent.is_dir():
+        raise UserError(f"--out: folder {str(out.parent)!r} does not exist")
+    if args.digit is not None and not cfg.is_conditional:
+        raise UserError(f"--digit needs a conditional model; run {run.id} is {cfg.architecture} (unconditional)")
+    if not run.generator_path.exists():
+        raise UserError(f"run {run.id} has no generator.keras yet (it saves one at its first checkpoint)")
+    images, labels = sample(load_generator(run.generator_path), cfg, args.n, args.digit, args.seed, args.size)
+    import io
+
+    buf = io.BytesIO()
+    arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
+    np.savez(buf, **arrays)
+    atomic_write_bytes(out, buf.getvalue())
+    print(f"wrote {len(images)} images to {out}")
+    return 0
+
+
+def cmd_eval(args, store: RunStore) -> int:
+    from gandash import evaluate
+
+    run = store.get(args.run)
+    result = evaluate.evaluate_run(run, n=args.n, progress=lambda msg: print(msg, file=sys.stderr))
+    print(evaluate.format_result(result))
+    return 0
+
+
+def cmd_worker(args, store: RunStore) -> int:
+    from gandash.train import train
+
+    run = Run(Path(args.run_dir).resolve())
+    state = train(run)
+    return 0 if state in ("finished", "stopped", "diverged") else 1
+
+
+COMMANDS = {"train": cmd_train, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume,
+            "delete": cmd_delete, "sample": cmd_sample, "eval": cmd_eval, "worker": cmd_worker}
+
+
+def run_command(args) -> int:
+    store = RunStore(getattr(args, "runs_dir", None))
+    try:
+        return COMMANDS[args.command](args, store)
+    except USER_ERRORS as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"{e.strerror or e}: {e.filename or ''}".strip()) from None
+

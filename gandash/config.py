@@ -1,0 +1,308 @@
+"""RunConfig: every hyperparameter of a run, its validation, and the named presets.
+
+The config is a frozen dataclass written to ``config.json`` beside the weights and
+rebuilt with ``RunConfig(**json.load(f))``. ``make_config`` is the single way a
+config is built from user input (preset + overrides); it refuses anything invalid
+with a :class:`ConfigError` that names the field and the allowed values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+ARCHITECTURES = ("mlp", "dcgan", "cgan", "acgan", "wgan-gp")
+CONDITIONAL_ONLY = ("cgan", "acgan")
+DATASETS = ("mnist", "fashion_mnist", "custom")
+LATENT_DISTS = ("normal", "uniform", "sphere")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
+IMAGE_SIZES = (28, 32, 64)
+DCGAN_UPSAMPLING = ("transpose", "upsample")
+LABEL_ENCODINGS = ("embedding", "onehot")
+NUM_CLASSES = 10
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """All settings of one training run. Defaults are the ``fast`` preset."""
+
+    name: str = ""
+    # data
+    dataset: str = "mnist"
+    data_path: str = ""  # file or folder, only for dataset="custom"
+    image_size: int = 28
+    output_activation: str = "tanh"
+    # model
+    architecture: str = "dcgan"
+    conditional: bool = False  # only meaningful for wgan-gp; cgan/acgan always are
+    label_encoding: str = "embedding"
+    latent_dim: int = 64
+    latent_dist: str = "normal"
+    width: float = 0.5
+    dropout: float = 0.3
+    leaky_slope: float = 0.2
+    batch_norm: bool = True
+    spectral_norm: bool = False
+    upsampling: str = "transpose"
+    # optimisation
+    batch_size: int = 64
+    epochs: int = 1
+    steps: int = 1500  # > 0 overrides epochs
+    max_seconds: float = 0.0  # 0 = no time limit
+    g_optimizer: str = "adam"
+    d_optimizer: str = "adam"
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    g_beta1: float = 0.5
+    g_beta2: float = 0.999
+    d_beta1: float = 0.5
+    d_beta2: float = 0.999
+    g_clipvalue: float = 0.0  # 0 = no clipping (RMSprop recipes use 1.0)
+    d_clipvalue: float = 0.0
+    # stabilisation tricks
+    real_label: float = 1.0  # one-sided label smoothing: 0.9
+    label_noise: float = 0.0  # real targets U(real_label-noise, real_label), fake U(0, noise)
+    label_flip: float = 0.0  # probability of swapping real/fake targets for D
+    d_steps: int = 1
+    gp_weight: float = 0.0  # only wgan-gp; 0 there means the usual 10
+    # schedule
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_every: int = 200
+    eval_every: int = 0  # 0 = no metrics during training
+    steps_per_execution: int = 10
+    jit_compile: bool = False
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.architecture in CONDITIONAL_ONLY or (
+            self.architecture == "wgan-gp" and self.conditional
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return NUM_CLASSES
+
+    @property
+    def channels(self) -> int:
+        return 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+FIELD_TYPES: dict[str, type] = {
+    f.name: type(f.default) for f in fields(RunConfig)
+}
+
+HELP: dict[str, str] = {
+    "name": "Free-text label shown in the dashboard.",
+    "dataset": "mnist, fashion_mnist, or custom (an .npz or a folder of images in data_path).",
+    "data_path": "For dataset=custom: an .npz with 'images' (+ optional 'labels') or a folder of PNG/JPEG files.",
+    "image_size": "Side of generated images: 28, or upscaled 32/64.",
+    "output_activation": "tanh (data in [-1, 1]) or sigmoid (data in [0, 1]).",
+    "architecture": "mlp, dcgan, cgan (conditional), acgan (auxiliary classifier), wgan-gp.",
+    "conditional": "wgan-gp only: feed the class label to generator and critic.",
+    "label_encoding": "Conditional models: learned embedding or one-hot label.",
+    "latent_dim": "Size of the noise vector z.",
+    "latent_dist": "normal N(0, 1), uniform U(-1, 1), or sphere (normal projected to the unit sphere).",
+    "width": "Multiplier on every layer's width (0.5 = half the channels).",
+    "dropout": "Dropout rate in the discriminator.",
+    "leaky_slope": "Negative slope of LeakyReLU.",
+    "batch_norm": "Batch normalisation in the generator.",
+    "spectral_norm": "Spectral normalisation on the discriminator's layers.",
+    "upsampling": "dcgan-style generators: strided Conv2DTranspose or UpSampling2D+Conv2D.",
+    "batch_size": "Images per training step.",
+    "epochs": "Passes over the data (used when steps is 0).",
+    "steps": "Generator steps to train; overrides epochs when > 0.",
+    "max_seconds": "Stop cleanly after this much training time (0 = no limit).",
+    "g_optimizer": "Generator optimizer: adam, rmsprop or sgd.",
+    "d_optimizer": "Discriminator optimizer: adam, rmsprop or sgd.",
+    "g_lr": "Generator learning rate.",
+    "d_lr": "Discriminator learning rate.",
+    "g_beta1": "Adam β1 (generator); SGD momentum when the optimizer is sgd.",
+    "g_beta2": "Adam β2 (generator).",
+    "d_beta1": "Adam β1 (discriminator); SGD momentum when the optimizer is sgd.",
+    "d_beta2": "Adam β2 (discriminator).",
+    "g_clipvalue": "Clip each gradient value of the generator (0 = off).",
+    "d_clipvalue": "Clip each gradient value of the discriminator (0 = off).",
+    "real_label": "Target for real images; 0.9 is one-sided label smoothing.",
+    "label_noise": "Noisy labels: real targets drawn in [real_label-noise, real_label], fake in [0, noise].",
+    "label_flip": "Probability of swapping real and fake targets for the discriminator.",
+    "d_steps": "Discriminator (critic) steps per generator step.",
+    "gp_weight": "Gradient-penalty weight λ (wgan-gp only; 0 means 10).",
+    "seed": "Random seed: weights, noise, data order and the fixed sample grid.",
+    "log_every": "Write a metrics row every this many steps.",
+    "sample_every": "Save the fixed-noise sample grid every this many steps.",
+    "checkpoint_every": "Save a resumable checkpoint every this many steps.",
+    "eval_every": "Compute quality metrics every this many steps (0 = off).",
+    "steps_per_execution": "Training steps run per compiled call (higher = less Python overhead).",
+    "jit_compile": "Compile the training step with XLA.",
+}
+
+
+def _check(cond: bool, field: str, allowed: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{field}: {value!r} is not allowed; expected {allowed}")
+
+
+def _finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check every field; return the config with architecture defaults filled in."""
+    for f in fields(RunConfig):
+        value = getattr(cfg, f.name)
+        want = FIELD_TYPES[f.name]
+        ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        _check(ok, f.name, want.__name__, value)
+        if want is float:
+            _check(_finite(value), f.name, "a finite number", value)
+    _check(len(cfg.name) <= 100, "name", "at most 100 characters", cfg.name)
+    _check(cfg.dataset in DATASETS, "dataset", " / ".join(DATASETS), cfg.dataset)
+    if cfg.dataset == "custom":
+        _check(bool(cfg.data_path), "data_path", "a path to an .npz file or an image folder", cfg.data_path)
+    _check(cfg.image_size in IMAGE_SIZES, "image_size", "28, 32 or 64", cfg.image_size)
+    _check(cfg.output_activation in OUTPUT_ACTIVATIONS, "output_activation", "tanh or sigmoid", cfg.output_activation)
+    _check(cfg.architecture in ARCHITECTURES, "architecture", " / ".join(ARCHITECTURES), cfg.architecture)
+    _check(cfg.label_encoding in LABEL_ENCODINGS, "label_encoding", "embedding or onehot", cfg.label_encoding)
+    _check(1 <= cfg.latent_dim <= 1024, "latent_dim", "an integer from 1 to 1024", cfg.latent_dim)
+    _check(cfg.latent_dist in LATENT_DISTS, "latent_dist", " / ".join(LATENT_DISTS), cfg.latent_dist)
+    _check(0.0625 <= cfg.width <= 4, "width", "a number from 0.0625 to 4", cfg.width)
+    _check(0 <= cfg.dropout < 1, "dropout", "a number in [0, 1)", cfg.dropout)
+    _check(0 <= cfg.leaky_slope < 1, "leaky_slope", "a number in [0, 1)", cfg.leaky_slope)
+    _check(cfg.upsampling in DCGAN_UPSAMPLING, "upsampling", "transpose or upsample", cfg.upsampling)
+    _check(1 <= cfg.batch_size <= 4096, "batch_size", "an integer from 1 to 4096", cfg.batch_size)
+    _check(1 <= cfg.epochs <= 10000, "epochs", "an integer from 1 to 10000", cfg.epochs)
+    _check(0 <= cfg.steps <= 10_000_000, "steps", "an integer from 0 (use epochs) to 10000000", cfg.steps)
+    _check(0 <= cfg.max_seconds <= 30 * 86400, "max_seconds", "0 (no limit) to 2592000", cfg.max_seconds)
+    for side in ("g", "d"):
+        opt = getattr(cfg, f"{side}_optimizer")
+        _check(opt in OPTIMIZERS, f"{side}_optimizer", "adam / rmsprop / sgd", opt)
+        lr = getattr(cfg, f"{side}_lr")
+        _check(0 < lr <= 10, f"{side}_lr", "a number in (0, 10]", lr)
+        for b in ("beta1", "beta2"):
+            v = getattr(cfg, f"{side}_{b}")
+            _check(0 <= v < 1, f"{side}_{b}", "a number in [0, 1)", v)
+        clip = getattr(cfg, f"{side}_clipvalue")
+        _check(0 <= clip <= 1000, f"{side}_clipvalue", "0 (off) to 1000", clip)
+    _check(0.5 < cfg.real_label <= 1, "real_label", "a number in (0.5, 1]", cfg.real_label)
+    _check(0 <= cfg.label_noise <= 0.5, "label_noise", "a number in [0, 0.5]", cfg.label_noise)
+    _check(cfg.real_label - cfg.label_noise > cfg.label_noise, "label_noise",
+           "less than half of real_label (real and fake target ranges must not overlap)", cfg.label_noise)
+    _check(0 <= cfg.label_flip < 0.5, "label_flip", "a probability in [0, 0.5)", cfg.label_flip)
+    _check(1 <= cfg.d_steps <= 20, "d_steps", "an integer from 1 to 20", cfg.d_steps)
+    _check(0 <= cfg.gp_weight <= 1000, "gp_weight", "0 to 1000", cfg.gp_weight)
+    if cfg.architecture != "wgan-gp":
+        _check(cfg.gp_weight == 0, "gp_weight",
+               "0: a gradient penalty needs the Wasserstein loss (architecture wgan-gp)", cfg.gp_weight)
+        _check(not cfg.conditional or cfg.architecture in CONDITIONAL_ONLY, "conditional",
+               "false for mlp/dcgan (use cgan or acgan for a conditional model)", cfg.conditional)
+    _check(0 <= cfg.seed < 2**31, "seed", "an integer from 0 to 2147483647", cfg.seed)
+    _check(1 <= cfg.steps_per_execution <= 1000, "steps_per_execution", "an integer from 1 to 1000",
+           cfg.steps_per_execution)
+    _check(1 <= cfg.log_every <= 100_000, "log_every", "an integer from 1 to 100000", cfg.log_every)
+    for key in ("sample_every", "checkpoint_every"):
+        v = getattr(cfg, key)
+        _check(1 <= v <= 10_000_000, key, "an integer from 1 to 10000000", v)
+    _check(0 <= cfg.eval_every <= 10_000_000, "eval_every", "0 (off) to 10000000", cfg.eval_every)
+    if cfg.architecture == "wgan-gp" and cfg.gp_weight == 0:
+        cfg = dataclasses.replace(cfg, gp_weight=10.0)
+    if cfg.steps_per_execution > cfg.log_every:
+        cfg = dataclasses.replace(cfg, steps_per_execution=cfg.log_every)
+    return cfg
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Small DCGAN tuned to show recognisable digits within minutes on a laptop CPU.
+    "fast": {},
+    # keras-io "GAN overriding train_step" style MLP GAN.
+    "mlp-classic": dict(
+        architecture="mlp", latent_dim=64, g_optimizer="rmsprop", d_optimizer="rmsprop",
+        g_lr=8e-4, d_lr=8e-4, g_clipvalue=1.0, d_clipvalue=1.0, dropout=0.2, real_label=0.9,
+        width=1.0, batch_norm=False, steps=5000, batch_size=64,
+    ),
+    # Keras-GAN DCGAN: z 100, Adam 2e-4 β1 0.5, UpSampling2D generator.
+    "dcgan-keras": dict(
+        architecture="dcgan", latent_dim=100, upsampling="upsample", g_lr=2e-4, d_lr=2e-4,
+        g_beta1=0.5, d_beta1=0.5, dropout=0.25, width=1.0, batch_size=32, steps=4000,
+    ),
+    # AC-GAN with noisy labels (real 0.8-1.0, fake 0-0.2).
+    "acgan": dict(
+        architecture="acgan", latent_dim=100, g_lr=2e-4, d_lr=2e-4, g_beta1=0.5, d_beta1=0.5,
+        real_label=1.0, label_noise=0.2, width=0.5, batch_size=64, steps=3000,
+    ),
+    # DCGAN with the usual tricks: label noise, 5% flips, spectral norm, separate rates (TTUR).
+    "dcgan-tricks": dict(
+        architecture="dcgan", latent_dim=100, label_noise=0.1, label_flip=0.05, spectral_norm=True,
+        g_lr=1e-4, d_lr=4e-4, g_beta1=0.5, d_beta1=0.5, width=0.5, steps=3000,
+    ),
+    # WGAN-GP (Gulrajani et al.): Adam 1e-4, β=(0.5, 0.9), 5 critic steps, λ=10.
+    "wgan-gp": dict(
+        architecture="wgan-gp", latent_dim=128, g_lr=1e-4, d_lr=1e-4, g_beta1=0.5, g_beta2=0.9,
+        d_beta1=0.5, d_beta2=0.9, d_steps=5, gp_weight=10.0, batch_norm=True, dropout=0.0,
+        width=0.5, steps=2000,
+    ),
+}
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Turn the text of ``--set key=value`` into the field's type."""
+    if key not in FIELD_TYPES:
+        raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(sorted(FIELD_TYPES))}")
+    want = FIELD_TYPES[key]
+    text = text.strip()
+    if want is bool:
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: {text!r} is not allowed; expected true or false")
+    if want is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{key}: {text!r} is not allowed; expected an integer") from None
+    if want is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{key}: {text!r} is not allowed; expected a number") from None
+    return text
+
+
+def make_config(preset: str = "fast", overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """Build a validated config from a preset name and field overrides."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values: dict[str, Any] = dict(PRESETS[preset])
+    for key, value in (overrides or {}).items():
+        if key not in FIELD_TYPES:
+            raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(sorted(FIELD_TYPES))}")
+        values[key] = parse_value(key, value) if isinstance(value, str) and FIELD_TYPES[key] is not str else value
+    return validate(RunConfig(**values))
+
+
+def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
+    """Rebuild a config read from ``config.json`` (unknown keys refused)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("config must be a JSON object")
+    unknown = set(data) - set(FIELD_TYPES)
+    if unknown:
+        raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config")
+    return validate(RunConfig(**data))

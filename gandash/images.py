@@ -1,0 +1,52 @@
+"""Image grids, strips and GIFs with Pillow."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def to_grid_array(images: np.ndarray, cols: int, pad: int = 2, pad_value: int = 0) -> np.ndarray:
+    """Tile uint8 images (N, H, W) into one (rows*(H+pad)+pad, ...) array."""
+    images = np.asarray(images, np.uint8)
+    n, h, w = images.shape
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), pad_value, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = im
+    return out
+
+
+def to_grid_image(images: np.ndarray, cols: int, *, pad: int = 2, scale: int = 1,
+                  invert: bool = False) -> Image.Image:
+    """A grid of digits as a grayscale PIL image, upscaled with nearest neighbour (crisp)."""
+    arr = to_grid_array(images, cols, pad)
+    img = Image.fromarray(255 - arr if invert else arr, mode="L")
+    return upscale(img, scale)
+
+
+def upscale(img: Image.Image, scale: int) -> Image.Image:
+    if scale <= 1:
+        return img
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gif_bytes(frames: list[Image.Image], duration_ms: int = 120, loop: int = 0,
+              boomerang: bool = False) -> bytes:
+    """An animated GIF of the frames (optionally played forward then back)."""
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    seq = list(frames) + (list(frames[-2:0:-1]) if boomerang else [])
+    buf = io.BytesIO()
+    seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=duration_ms,
+                loop=loop, optimize=False)
+    return buf.getvalue()

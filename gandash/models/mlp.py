@@ -1,0 +1,31 @@
+"""Vanilla fully-connected GAN: G 256-512-1024-784 tanh, D 1024-512-256-1 with dropout."""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from gandash.models._blocks import ch, image_input, logit, sn
+
+
+def build_generator(cfg) -> keras.Model:
+    z = keras.Input((cfg.latent_dim,), name="z")
+    h = z
+    for units in (256, 512, 1024):
+        h = layers.Dense(ch(units, cfg))(h)
+        h = layers.LeakyReLU(cfg.leaky_slope)(h)
+        if cfg.batch_norm:
+            h = layers.BatchNormalization(momentum=0.8)(h)
+    s = cfg.image_size
+    h = layers.Dense(s * s * cfg.channels, activation=cfg.output_activation)(h)
+    return keras.Model(z, layers.Reshape((s, s, cfg.channels))(h), name="generator")
+
+
+def build_discriminator(cfg) -> keras.Model:
+    x = image_input(cfg)
+    h = layers.Flatten()(x)
+    for units in (1024, 512, 256):
+        h = sn(layers.Dense(ch(units, cfg)), cfg)(h)
+        h = layers.LeakyReLU(cfg.leaky_slope)(h)
+        if cfg.dropout > 0:
+            h = layers.Dropout(cfg.dropout)(h)
+    return keras.Model(x, logit(h, cfg), name="discriminator")

@@ -1,0 +1,317 @@
+"""The run directory: the only contract between the trainer and its readers.
+
+``checkpoints/<run-id>/`` holds::
+
+    config.json        the validated RunConfig (written once, atomically)
+    status.json        state, pid, step, heartbeat... (replaced atomically)
+    metrics.csv        one row per logged step, appended and flushed per row
+    eval.csv           quality metrics per evaluated step (see evaluate.py)
+    samples/step_XXXXXXX.png   fixed-noise grids
+    generator.keras    the latest generator (plain Keras format)
+    checkpoint.npz     resumable state: both networks, both optimizers, step, RNG
+    train.log          the trainer process's stdout/stderr
+
+This module owns every path. Run ids are generated here and every id coming
+from outside is checked against :data:`RUN_ID_RE` and resolved inside the runs
+directory before use.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from gandash.config import ConfigError, RunConfig, config_from_dict
+
+RUN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+STATES = ("queued", "running", "stopped", "finished", "failed", "diverged")
+ACTIVE_STATES = ("queued", "running")
+HEARTBEAT_STALE_S = 90.0
+
+
+class RunError(ValueError):
+    """A run id is invalid, unknown, or its files cannot be used."""
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("GANDASH_RUNS_DIR") or "checkpoints")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """Read a JSON object; None when missing, unreadable, or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def new_run_id(cfg: RunConfig) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{stamp}-{cfg.architecture}-{secrets.token_hex(2)}"
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+        raise RunError(f"invalid run id {run_id!r}: run ids use lowercase letters, digits and '-' only")
+    return run_id
+
+
+@dataclass(frozen=True)
+class Run:
+    """Paths of one run directory (no I/O in the constructor)."""
+
+    dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    config_path = property(lambda self: self.dir / "config.json")
+    status_path = property(lambda self: self.dir / "status.json")
+    metrics_path = property(lambda self: self.dir / "metrics.csv")
+    eval_path = property(lambda self: self.dir / "eval.csv")
+    samples_dir = property(lambda self: self.dir / "samples")
+    generator_path = property(lambda self: self.dir / "generator.keras")
+    checkpoint_path = property(lambda self: self.dir / "checkpoint.npz")
+    log_path = property(lambda self: self.dir / "train.log")
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples_dir / f"step_{step:07d}.png"
+
+    # -- readers: tolerant, never raise on a damaged file -------------------
+    def config(self) -> RunConfig:
+        """The run's config; RunError with a clear message if it is damaged."""
+        data = read_json(self.config_path)
+        if data is None:
+            raise RunError(f"run {self.id}: config.json is missing or not valid JSON")
+        try:
+            return config_from_dict(data)
+        except (ConfigError, TypeError) as e:
+            raise RunError(f"run {self.id}: config.json is invalid ({e})") from None
+
+    def status(self) -> dict[str, Any]:
+        """status.json with ``state`` corrected to ``lost`` for a vanished trainer."""
+        data = read_json(self.status_path)
+        if data is None:
+            return {"state": "failed", "error": "status.json is missing or damaged", "step": 0}
+        if data.get("state") in ACTIVE_STATES and _is_lost(data):
+            data = {**data, "state": "stopped", "lost": True,
+                    "error": data.get("error") or "trainer process ended without saying so (lost)"}
+        return data
+
+    def metrics(self) -> list[dict[str, float]]:
+        return read_rows(self.metrics_path)
+
+    def eval_rows(self) -> list[dict[str, float]]:
+        return read_rows(self.eval_path)
+
+    def sample_steps(self) -> list[int]:
+        steps = []
+        try:
+            names = os.listdir(self.samples_dir)
+        except OSError:
+            return []
+        for name in names:
+            m = re.fullmatch(r"step_(\d{7})\.png", name)
+            if m:
+                steps.append(int(m.group(1)))
+        return sorted(steps)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 16384))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- writers ------------------------------------------------------------
+    def write_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into status.json (atomic replace) and return it."""
+        data = read_json(self.status_path) or {}
+        data.update(fields)
+        data["updated"] = time.time()
+        atomic_write_json(self.status_path, data)
+        return data
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not a live trainer
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_lost(status: dict[str, Any]) -> bool:
+    pid = status.get("pid")
+    same_host = status.get("host") in (None, socket.gethostname())
+    if isinstance(pid, int) and pid > 0 and same_host and not _pid_alive(pid):
+        return True
+    updated = status.get("updated")
+    return isinstance(updated, (int, float)) and time.time() - updated > HEARTBEAT_STALE_S
+
+
+class RunStore:
+    """The runs directory: create, find, list and delete runs."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_runs_dir()
+
+    def get(self, run_id: str) -> Run:
+        """The run with this id; RunError if the id is invalid or unknown."""
+        check_run_id(run_id)
+        root = self.root.resolve()
+        path = (root / run_id).resolve()
+        if path.parent != root or not path.is_dir():
+            raise RunError(f"no run {run_id!r} in {self.root}")
+        return Run(path)
+
+    def create(self, cfg: RunConfig) -> Run:
+        """Make a new run directory holding config.json and a queued status."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            run = Run(self.root.resolve() / new_run_id(cfg))
+            try:
+                run.dir.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 20 collisions of a 16-bit suffix in one second
+            raise RunError("could not allocate a run id")
+        try:
+            atomic_write_bytes(run.config_path, cfg.to_json().encode())
+            run.write_status(state="queued", step=0, epoch=0.0, total=0, created=time.time())
+        except OSError:
+            shutil.rmtree(run.dir, ignore_errors=True)
+            raise
+        return run
+
+    def list(self) -> list[Run]:
+        """Every run directory, newest first."""
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return []
+        runs = [Run(Path(e.path).resolve()) for e in entries
+                if e.is_dir(follow_symlinks=False) and RUN_ID_RE.match(e.name)]
+        return sorted(runs, key=lambda r: r.id, reverse=True)
+
+    def delete(self, run_id: str) -> None:
+        run = self.get(run_id)
+        if run.status().get("state") in ACTIVE_STATES:
+            raise RunError(f"run {run_id} is still {run.status()['state']}; stop it first")
+        shutil.rmtree(run.dir)
+
+
+# -- append-only CSV rows ------------------------------------------------------
+class RowWriter:
+    """Append rows to a CSV file, flushing each one; header written once."""
+
+    def __init__(self, path: Path, columns: Iterable[str]):
+        self.path = path
+        self.columns = list(columns)
+        new = not path.exists() or path.stat().st_size == 0
+        self._f = open(path, "a", newline="")
+        if new:
+            self._f.write(",".join(self.columns) + "\n")
+            self._f.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        vals = []
+        for c in self.columns:
+            v = row.get(c, "")
+            if isinstance(v, float):
+                v = f"{v:.3f}" if abs(v) >= 1e5 else f"{v:.6g}"
+            vals.append(str(v))
+        self._f.write(",".join(vals) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_rows(path: Path) -> list[dict[str, float]]:
+    """Rows of a metrics CSV as floats; skips a half-written or broken line."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # last line still being written
+    reader = csv.reader(io.StringIO("\n".join(lines)))
+    header = next(reader, None)
+    if not header:
+        return []
+    rows = []
+    for parts in reader:
+        if len(parts) != len(header):
+            continue
+        try:
+            rows.append({h: (float(p) if p != "" else float("nan")) for h, p in zip(header, parts)})
+        except ValueError:
+            continue
+    return rows
+
+
+def truncate_rows(path: Path, max_step: int) -> None:
+    """Keep only complete rows with ``step <= max_step`` (used on resume)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return
+    lines = text.split("\n")
+    if not lines or not lines[0]:
+        return
+    header = lines[0]
+    cols = header.split(",")
+    keep = [header]
+    for line in lines[1:]:
+        parts = line.split(",")
+        if len(parts) != len(cols):
+            continue
+        try:
+            if int(float(parts[0])) <= max_step:
+                keep.append(line)
+        except ValueError:
+            continue
+    atomic_write_bytes(path, ("\n".join(keep) + "\n").encode())

@@ -1,0 +1,263 @@
+"""The trainer a background process runs: ``fit()`` plus one callback that writes the run directory.
+
+Every ``log_every`` steps is one Keras "epoch" of ``fit``: the loss trackers then
+average over exactly the logged interval, and the callback appends one metrics
+row, refreshes status.json and, on their intervals, writes a sample grid and a
+resumable checkpoint. A stop request (SIGTERM/SIGINT), ``max_seconds``, or the
+last step ends training cleanly with a final checkpoint; NaN/inf losses end it as
+``diverged`` keeping the last good checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from typing import Callable
+
+import numpy as np
+
+from gandash.runs import Run, RowWriter, atomic_write_bytes, truncate_rows
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+class StatusWriter:
+    """status.json of a running trainer, with a heartbeat thread."""
+
+    def __init__(self, run: Run, interval: float = 10.0):
+        self.run = run
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
+
+    def update(self, **fields) -> None:
+        with self._lock:
+            try:
+                self.run.write_status(**fields)
+            except OSError as e:  # disk full etc.: keep training, the next write may succeed
+                print(f"warning: could not write status.json: {e}", flush=True)
+
+    def _beat(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.update()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def setup_devices() -> str:
+    """Use a GPU when TensorFlow sees one (memory growth on); return a description."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass
+    return f"{len(gpus)} GPU(s)" if gpus else "CPU"
+
+
+def total_steps(cfg, n_examples: int) -> int:
+    return cfg.steps if cfg.steps > 0 else cfg.epochs * max(1, n_examples // cfg.batch_size)
+
+
+# -- checkpoint -------------------------------------------------------------------
+def _state_variables(model) -> dict[str, list]:
+    return {
+        "g": model.generator.weights,
+        "d": model.discriminator.weights,
+        "go": model.g_optimizer.variables,
+        "do": model.d_optimizer.variables,
+        "rng": [model.seed_generator.state],
+    }
+
+
+def save_checkpoint(run: Run, model, step: int, wall: float) -> None:
+    """Write generator.keras then checkpoint.npz, each atomically."""
+    tmp = run.dir / f".generator.{os.getpid()}.keras"
+    try:
+        model.generator.save(tmp)
+        os.replace(tmp, run.generator_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    arrays = {f"{k}/{i}": np.asarray(v) for k, vs in _state_variables(model).items()
+              for i, v in enumerate(vs)}
+    arrays["step"] = np.asarray(step, np.int64)
+    arrays["wall"] = np.asarray(wall, np.float64)
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(run.checkpoint_path, buf.getvalue())
+
+
+def load_checkpoint(run: Run, model) -> tuple[int, float]:
+    """Restore networks, optimizers and RNG; return (step, wall seconds). (0, 0) if none."""
+    if not run.checkpoint_path.exists():
+        return 0, 0.0
+    with np.load(run.checkpoint_path, allow_pickle=False) as ck:
+        for key, variables in _state_variables(model).items():
+            for i, var in enumerate(variables):
+                value = ck[f"{key}/{i}"]
+                if tuple(value.shape) != tuple(var.shape):
+                    raise ValueError(f"checkpoint does not match the model ({key}/{i})")
+                var.assign(value)
+        return int(ck["step"]), float(ck["wall"])
+
+
+def weights_finite(model) -> bool:
+    return all(np.isfinite(np.asarray(w)).all() for w in model.generator.weights + model.discriminator.weights)
+
+
+# -- the callback ---------------------------------------------------------------------
+def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wall0: float,
+                   total: int, n_examples: int, stop_requested: Callable[[], bool],
+                   on_row: Callable[[dict], None] | None):
+    import keras
+
+    from gandash.images import to_grid_image, png_bytes
+    from gandash.sampling import fixed_grid_inputs, generate, grid_columns
+
+    columns = ["step", "epoch", "wall_time", "time", "images_per_sec", *model.metric_names]
+    grid_z, grid_labels = fixed_grid_inputs(cfg)
+    steps_per_epoch = max(1, n_examples // cfg.batch_size)
+
+    class RunDirectoryCallback(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.writer = RowWriter(run.metrics_path, columns)
+            self.t0 = time.perf_counter()
+            self.t_last = self.t0
+            self.last_step = step0
+            self.step = step0
+            self.outcome = "finished"
+            self.error = ""
+            if step0 == 0:
+                self.write_sample(0)
+
+        def wall(self) -> float:
+            return wall0 + time.perf_counter() - self.t0
+
+        def write_sample(self, step: int) -> None:
+            imgs = generate(model.generator, cfg, grid_z, grid_labels)
+            png = png_bytes(to_grid_image(imgs, grid_columns(cfg)))
+            atomic_write_bytes(run.sample_path(step), png)
+
+        def checkpoint(self, step: int) -> None:
+            if not weights_finite(model):
+                raise Diverged(f"weights became NaN/inf by step {step}")
+            save_checkpoint(run, model, step, self.wall())
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.step = int(model.g_optimizer.iterations.numpy())
+            if self.step >= total:
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            step = self.step = int(model.g_optimizer.iterations.numpy())
+            now = time.perf_counter()
+            ips = (step - self.last_step) * cfg.batch_size / max(now - self.t_last, 1e-9)
+            self.t_last, self.last_step = now, step
+            row = {"step": step, "epoch": step / steps_per_epoch, "wall_time": self.wall(),
+                   "time": time.time(), "images_per_sec": ips}
+            row.update({k: float(logs[k]) for k in model.metric_names if k in logs})
+            self.writer.write(row)
+            if on_row:
+                on_row(row)
+            bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(row.get(k, 0.0))]
+            if bad:
+                raise Diverged(f"{' and '.join(bad)} became NaN/inf at step {step}")
+            outcome = None
+            if stop_requested():
+                outcome = "stopped"
+            elif cfg.max_seconds and self.wall() >= cfg.max_seconds:
+                outcome = "finished"
+                self.error = f"stopped after max_seconds={cfg.max_seconds:g}"
+            elif step >= total:
+                outcome = "finished"
+            crossed = lambda every: step // every > (step - cfg.log_every) // every  # noqa: E731
+            if outcome or crossed(cfg.sample_every):
+                self.write_sample(step)
+            if outcome or crossed(cfg.checkpoint_every):
+                self.checkpoint(step)
+            status.update(step=step, epoch=row["epoch"], images_per_sec=ips, wall_time=row["wall_time"])
+            if outcome:
+                self.outcome = outcome
+                self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            self.writer.close()
+
+    return RunDirectoryCallback()
+
+
+def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = False,
+          on_row: Callable[[dict], None] | None = None) -> str:
+    """Train the run to its end (or until stopped); return the final state."""
+    stop = threading.Event()
+    if install_signal_handlers:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    status = StatusWriter(run)
+    status.update(state="running", pid=os.getpid(), host=socket.gethostname(),
+                  started=time.time(), error="")
+    status.start()
+    step = 0
+    try:
+        cfg = run.config()
+        import keras
+
+        from gandash.algorithms import build_gan
+        from gandash.data import load_for_config, make_pipeline
+
+        device = setup_devices()
+        ds = load_for_config(cfg)
+        total = total_steps(cfg, len(ds))
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_gan(cfg)
+        step, wall0 = load_checkpoint(run, model)
+        truncate_rows(run.metrics_path, step)
+        status.update(step=step, total=total, device=device)
+        print(f"run {run.id}: {cfg.architecture} on {cfg.dataset}, {len(ds)} images, "
+              f"steps {step}->{total}, device {device}", flush=True)
+        if step >= total:
+            status.update(state="finished")
+            return "finished"
+        spe = math.gcd(cfg.steps_per_execution, cfg.log_every)
+        model.compile(model.g_optimizer, model.d_optimizer, steps_per_execution=spe,
+                      jit_compile=cfg.jit_compile)
+        cb = _make_callback(run, cfg, model, status, step0=step, wall0=wall0, total=total,
+                            n_examples=len(ds), stop_requested=stop.is_set, on_row=on_row)
+        chunk = cfg.log_every
+        model.fit(make_pipeline(ds, cfg, seed=cfg.seed + step), steps_per_epoch=chunk,
+                  epochs=math.ceil(total / chunk), initial_epoch=step // chunk, callbacks=[cb], shuffle=False,
+                  verbose=2 if verbose else 0)
+        state = cb.outcome or "finished"
+        status.update(state=state, step=cb.step, error=cb.error, finished=time.time())
+        print(f"run {run.id}: {state} at step {cb.step}", flush=True)
+        return state
+    except Diverged as e:
+        status.update(state="diverged", error=str(e), finished=time.time())
+        print(f"run {run.id}: diverged: {e}", flush=True)
+        return "diverged"
+    except BaseException as e:  # noqa: BLE001 - every failure is reported in status.json
+        traceback.print_exc()
+        msg = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+        if isinstance(e, OSError) and e.errno == 28:
+            msg = f"disk full while writing the run directory ({msg}); the last checkpoint is kept"
+        status.update(state="failed", error=msg, finished=time.time())
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return "failed"
+    finally:
+        status.close()
