@@ -190,6 +190,12 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
                 self.write_sample(step)
             if outcome or crossed(cfg.checkpoint_every):
                 self.checkpoint(step)
+            if cfg.eval_every and (crossed(cfg.eval_every) or (outcome and step % cfg.eval_every)):
+                from gandash.evaluate import evaluate_in_training
+
+                status.update(step=step, phase="evaluating")
+                evaluate_in_training(run, model.generator, cfg, step)
+                status.update(phase="")
             status.update(step=step, epoch=row["epoch"], images_per_sec=ips, wall_time=row["wall_time"])
             if outcome:
                 self.outcome = outcome
