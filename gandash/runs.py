@@ -248,6 +248,7 @@ class RowWriter:
     def __init__(self, path: Path, columns: Iterable[str]):
         self.path = path
         self.columns = list(columns)
+        _drop_partial_last_line(path)
         new = not path.exists() or path.stat().st_size == 0
         self._f = open(path, "a", newline="")
         if new:
@@ -267,6 +268,17 @@ class RowWriter:
 
     def close(self) -> None:
         self._f.close()
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """Cut a row left half-written by a killed writer, so appends start on a fresh line."""
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
 
 
 def read_rows(path: Path) -> list[dict[str, float]]:

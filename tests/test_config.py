@@ -1,0 +1,119 @@
+"""Config validation: presets build, bad values are refused with the field named."""
+import dataclasses
+import json
+
+import pytest
+
+from gandash.config import PRESETS, ConfigError, RunConfig, config_from_dict, make_config, parse_value
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_presets_are_valid_and_roundtrip_through_json(preset):
+    cfg = make_config(preset)
+    again = config_from_dict(json.loads(cfg.to_json()))
+    assert again == cfg
+
+
+def test_preset_recipes_hold_their_published_settings():
+    mlp = make_config("mlp-classic")
+    assert (mlp.latent_dim, mlp.g_optimizer, mlp.g_lr, mlp.g_clipvalue, mlp.dropout, mlp.real_label) == \
+        (64, "rmsprop", 8e-4, 1.0, 0.2, 0.9)
+    dc = make_config("dcgan-keras")
+    assert (dc.latent_dim, dc.g_lr, dc.g_beta1, dc.upsampling) == (100, 2e-4, 0.5, "upsample")
+    ac = make_config("acgan")
+    assert ac.is_conditional and ac.real_label - ac.label_noise == pytest.approx(0.8)
+    tricks = make_config("dcgan-tricks")
+    assert tricks.spectral_norm and tricks.label_flip == 0.05 and tricks.g_lr != tricks.d_lr
+    w = make_config("wgan-gp")
+    assert w.gp_weight == 10 and w.d_steps == 5
+
+
+def test_wgan_without_explicit_penalty_gets_the_usual_weight():
+    assert make_config("fast", {"architecture": "wgan-gp"}).gp_weight == 10.0
+
+
+def test_overrides_parse_text_into_field_types():
+    cfg = make_config("fast", {"batch_size": "32", "g_lr": "1e-3", "spectral_norm": "yes"})
+    assert (cfg.batch_size, cfg.g_lr, cfg.spectral_norm) == (32, 1e-3, True)
+
+
+BAD = [
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": -5}, "batch_size"),
+    ({"batch_size": "many"}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"g_lr": -0.1}, "g_lr"),
+    ({"d_lr": 0}, "d_lr"),
+    ({"d_lr": "nan"}, "d_lr"),
+    ({"g_lr": "inf"}, "g_lr"),
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"latent_dim": 100000}, "latent_dim"),
+    ({"architecture": "stylegan"}, "architecture"),
+    ({"dataset": "cifar10"}, "dataset"),
+    ({"latent_dist": "cauchy"}, "latent_dist"),
+    ({"g_optimizer": "lbfgs"}, "g_optimizer"),
+    ({"image_size": 30}, "image_size"),
+    ({"dropout": 1.0}, "dropout"),
+    ({"leaky_slope": -0.2}, "leaky_slope"),
+    ({"g_beta1": 1.0}, "g_beta1"),
+    ({"real_label": 0.3}, "real_label"),
+    ({"label_noise": 0.6}, "label_noise"),
+    ({"label_flip": 0.7}, "label_flip"),
+    ({"d_steps": 0}, "d_steps"),
+    ({"gp_weight": 10}, "gp_weight"),  # penalty on a non-Wasserstein loss
+    ({"architecture": "wgan-gp", "gp_weight": -1}, "gp_weight"),
+    ({"conditional": True}, "conditional"),  # dcgan cannot be conditional
+    ({"steps": -1}, "steps"),
+    ({"epochs": 0}, "epochs"),
+    ({"max_seconds": -3}, "max_seconds"),
+    ({"seed": -1}, "seed"),
+    ({"log_every": 0}, "log_every"),
+    ({"sample_every": 0}, "sample_every"),
+    ({"checkpoint_every": 0}, "checkpoint_every"),
+    ({"width": 0}, "width"),
+    ({"output_activation": "relu"}, "output_activation"),
+    ({"upsampling": "pixelshuffle"}, "upsampling"),
+    ({"dataset": "custom"}, "data_path"),
+    ({"spectral_norm": "maybe"}, "spectral_norm"),
+    ({"name": "x" * 101}, "name"),
+    ({"no_such_key": 1}, "no_such_key"),
+]
+
+
+@pytest.mark.parametrize("overrides, field", BAD, ids=[f"{f}-{i}" for i, (_, f) in enumerate(BAD)])
+def test_bad_values_are_refused_naming_the_field(overrides, field):
+    with pytest.raises(ConfigError) as e:
+        make_config("fast", overrides)
+    assert field in str(e.value)
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(ConfigError, match="fast"):
+        make_config("turbo")
+
+
+def test_conditional_on_data_without_labels_is_refused(tmp_path):
+    import numpy as np
+
+    from gandash.data import DataError, load_for_config
+
+    np.savez(tmp_path / "d.npz", images=np.zeros((4, 28, 28), np.uint8))
+    cfg = make_config("acgan", {"dataset": "custom", "data_path": str(tmp_path / "d.npz")})
+    with pytest.raises(DataError, match="no labels"):
+        load_for_config(cfg)
+
+
+def test_config_from_dict_refuses_garbage():
+    with pytest.raises(ConfigError):
+        config_from_dict({"batch_size": 0})
+    with pytest.raises(ConfigError):
+        config_from_dict({"bogus": 1})
+    with pytest.raises(ConfigError):
+        config_from_dict(["not", "an", "object"])
+
+
+def test_parse_value_bool_and_errors():
+    assert parse_value("batch_norm", "off") is False
+    with pytest.raises(ConfigError):
+        parse_value("seed", "1.5")
+    assert dataclasses.replace(RunConfig(), seed=3).seed == 3

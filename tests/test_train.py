@@ -1,0 +1,114 @@
+"""Training: every architecture and optimizer trains a few steps into a run directory."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import tiny
+from gandash.config import ARCHITECTURES, OPTIMIZERS
+from gandash.train import load_checkpoint, train
+
+EXPECTED = {"mlp", "dcgan"}
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_smoke_every_architecture_and_optimizer(store, arch, opt):
+    cfg = tiny(architecture=arch, g_optimizer=opt, d_optimizer=opt)
+    run = store.create(cfg)
+    assert train(run, install_signal_handlers=False) == "finished"
+    st = run.status()
+    assert st["state"] == "finished" and st["step"] == 3
+    rows = run.metrics()
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+        assert np.isfinite([r[key] for r in rows]).all(), key
+    assert run.sample_steps() == [0, 2, 3]
+    grid = Image.open(run.sample_path(3))
+    cols = 10 if cfg.is_conditional else 8
+    assert grid.size == (2 + cols * 30, 2 + cols * 30)
+    assert run.generator_path.exists() and run.checkpoint_path.exists()
+
+
+def test_acgan_logs_class_losses_and_wgan_logs_penalty(store):
+    run = store.create(tiny(architecture="acgan"))
+    train(run, install_signal_handlers=False)
+    assert {"d_class_loss", "g_class_loss", "d_class_acc"} <= set(run.metrics()[0])
+    run = store.create(tiny(architecture="wgan-gp", d_steps=2))
+    train(run, install_signal_handlers=False)
+    row = run.metrics()[-1]
+    assert row["gp"] >= 0 and np.isfinite(row["wasserstein"])
+
+
+def test_fixed_noise_grid_is_the_same_every_time(store):
+    """Two runs with one seed draw the same initial grid; a different seed differs."""
+    a, b, c = (store.create(tiny(seed=s, steps=1)) for s in (7, 7, 8))
+    for r in (a, b, c):
+        train(r, install_signal_handlers=False)
+    pa, pb, pc = (np.asarray(Image.open(r.sample_path(0))) for r in (a, b, c))
+    assert (pa == pb).all() and not (pa == pc).all()
+
+
+def test_resume_continues_without_repeating_rows(store):
+    """A trainer that died after step 4 with its last checkpoint at step 2 resumes from 2."""
+    import shutil
+
+    run = store.create(tiny(steps=2, checkpoint_every=2))
+    train(run, install_signal_handlers=False)
+    shutil.copy(run.checkpoint_path, run.dir / "ck2.npz")
+    run.config_path.write_text(tiny(steps=4, checkpoint_every=2).to_json())
+    train(run, install_signal_handlers=False)
+    assert [int(r["step"]) for r in run.metrics()] == [1, 2, 3, 4]
+    shutil.copy(run.dir / "ck2.npz", run.checkpoint_path)  # the step-4 checkpoint never landed
+    run.config_path.write_text(tiny(steps=6, checkpoint_every=2).to_json())
+    assert train(run, install_signal_handlers=False) == "finished"
+    assert [int(r["step"]) for r in run.metrics()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_checkpoint_restores_weights_optimizers_and_rng(store):
+    from gandash.algorithms import build_gan
+
+    cfg = tiny(steps=2)
+    run = store.create(cfg)
+    train(run, install_signal_handlers=False)
+    a, b = build_gan(cfg), build_gan(cfg)
+    load_checkpoint(run, a)
+    load_checkpoint(run, b)
+    assert int(a.g_optimizer.iterations.numpy()) == 2
+    for va, vb in zip(a.generator.weights + a.d_optimizer.variables,
+                      b.generator.weights + b.d_optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
+    np.testing.assert_array_equal(a.sample_z(4).numpy(), b.sample_z(4).numpy())
+
+
+def test_divergence_stops_as_diverged_keeping_last_good_checkpoint(store):
+    cfg = tiny(architecture="mlp", g_optimizer="sgd", d_optimizer="sgd", g_lr=10.0, d_lr=10.0,
+               steps=200, checkpoint_every=1, sample_every=100, batch_norm=False, dropout=0.0,
+               g_beta1=0.9, d_beta1=0.9)
+    run = store.create(cfg)
+    assert train(run, install_signal_handlers=False) == "diverged"
+    st = run.status()
+    assert st["state"] == "diverged" and "NaN" in st["error"]
+    bad_step = int(st["error"].rsplit(" ", 1)[-1])
+    from gandash.algorithms import build_gan
+    model = build_gan(cfg)
+    step, _ = load_checkpoint(run, model)
+    assert step < bad_step
+    assert all(np.isfinite(np.asarray(w)).all() for w in model.generator.weights)
+    import keras
+    keras.saving.load_model(run.generator_path, safe_mode=True)
+
+
+def test_max_seconds_stops_cleanly(store):
+    run = store.create(tiny(steps=100000, max_seconds=0.001, log_every=2))
+    assert train(run, install_signal_handlers=False) == "finished"
+    st = run.status()
+    assert st["step"] == 2 and "max_seconds" in st["error"]
+    assert json.loads(run.config_path.read_text())["max_seconds"] == 0.001
+
+
+def test_unknown_data_fails_with_clear_status(store, tmp_path):
+    run = store.create(tiny(dataset="custom", data_path=str(tmp_path / "missing.npz")))
+    assert train(run, install_signal_handlers=False) == "failed"
+    assert "DataError" in run.status()["error"]
