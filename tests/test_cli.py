@@ -1,0 +1,143 @@
+"""The command line: detached training, kill -9 and resume, sampling, one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from gandash.runs import RunStore
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--set", "batch_size=16", "--set", "width=0.25", "--set", "steps_per_execution=1"]
+
+
+def cli(runs_dir, *args, check=True, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "gandash", "--runs-dir", str(runs_dir), *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr[-2000:]}")
+    return proc
+
+
+def wait_for(run, pred, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = run.status()
+        if pred(st):
+            return st
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; status {run.status()} log:\n{run.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One finished unconditional and one conditional run, shared by the sampling tests."""
+    root = tmp_path_factory.mktemp("runs")
+    ids = {}
+    for arch in ("dcgan", "cgan"):
+        out = cli(root, "train", "--set", f"architecture={arch}", "--set", "steps=2", "--set", "log_every=1",
+                  "--set", "checkpoint_every=1", *TINY)
+        ids[arch] = out.stdout.strip().splitlines()[-1]
+    return root, ids
+
+
+def test_kill_9_then_resume_loses_and_repeats_no_rows(tmp_path):
+    out = cli(tmp_path, "train", "--detach", "--set", "steps=60", "--set", "log_every=5",
+              "--set", "checkpoint_every=10", "--set", "sample_every=10", *TINY)
+    run_id = out.stdout.strip()
+    run = RunStore(tmp_path).get(run_id)
+    st = wait_for(run, lambda s: s.get("step", 0) >= 25 and s.get("state") == "running")
+    os.kill(st["pid"], signal.SIGKILL)
+    st = wait_for(run, lambda s: s["state"] != "running", timeout=30)
+    assert st["state"] == "stopped" and st.get("lost")
+    assert "stopped" in cli(tmp_path, "runs").stdout
+    cli(tmp_path, "resume", run_id)
+    wait_for(run, lambda s: s["state"] == "finished")
+    steps = [int(r["step"]) for r in run.metrics()]
+    assert steps == list(range(5, 65, 5))
+    import keras
+    keras.saving.load_model(run.generator_path, safe_mode=True)
+
+
+def test_stop_ends_a_detached_run_cleanly(tmp_path):
+    run_id = cli(tmp_path, "train", "--detach", "--set", "steps=100000", "--set", "log_every=5",
+                 "--set", "checkpoint_every=1000", *TINY).stdout.strip()
+    run = RunStore(tmp_path).get(run_id)
+    wait_for(run, lambda s: s.get("step", 0) >= 5)
+    assert cli(tmp_path, "stop", run_id).stdout.strip() == "stopped"
+    st = run.status()
+    assert st["state"] == "stopped" and not st.get("lost")
+    assert run.checkpoint_path.exists()  # checkpointed on the way out
+    listed = json.loads(cli(tmp_path, "runs", "--json").stdout)
+    assert listed[0]["id"] == run_id and listed[0]["architecture"] == "dcgan"
+    cli(tmp_path, "delete", run_id)
+    assert RunStore(tmp_path).list() == []
+
+
+def test_sample_writes_uint8_images(trained, tmp_path):
+    root, ids = trained
+    out = tmp_path / "s.npz"
+    cli(root, "sample", ids["dcgan"], "--n", "5", "--seed", "3", "--out", str(out))
+    with np.load(out) as d:
+        assert d["images"].shape == (5, 28, 28) and d["images"].dtype == np.uint8
+        assert "labels" not in d.files
+        first = d["images"].copy()
+    cli(root, "sample", ids["dcgan"], "--n", "5", "--seed", "3", "--size", "14", "--out", str(out))
+    with np.load(out) as d:
+        assert d["images"].shape == (5, 14, 14)
+    cli(root, "sample", ids["dcgan"], "--n", "5", "--seed", "3", "--out", str(out))
+    with np.load(out) as d:
+        np.testing.assert_array_equal(d["images"], first)  # same seed, same images
+
+
+def test_sample_conditional_digit(trained, tmp_path):
+    root, ids = trained
+    out = tmp_path / "c.npz"
+    cli(root, "sample", ids["cgan"], "--n", "7", "--digit", "4", "--out", str(out))
+    with np.load(out) as d:
+        assert d["images"].shape == (7, 28, 28)
+        assert (d["labels"] == 4).all()
+
+
+BAD = [
+    (["train", "--preset", "turbo"], "unknown preset"),
+    (["train", "--set", "batch_size=0"], "batch_size"),
+    (["train", "--set", "nonsense=1"], "unknown setting"),
+    (["train", "--set", "noequals"], "KEY=VALUE"),
+    (["train", "--set", "g_lr=abc"], "g_lr"),
+    (["train", "--set", "dataset=custom", "--set", "data_path=/nonexistent.npz"], "nonexistent"),
+    (["stop", "../etc"], "invalid run id"),
+    (["resume", "a/b"], "invalid run id"),
+    (["delete", "20990101-000000-dcgan-0000"], "no run"),
+    (["sample", "$(id)", "--out", "x.npz"], "invalid run id"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, args, message):
+    proc = cli(tmp_path, *args, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not any(p.name[0].isdigit() for p in tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--digit", "3"], "conditional"),
+    (["--n", "0"], "n must be"),
+    (["--n", "100000000"], "n must be"),
+    (["--out", "/nonexistent/dir/x.npz"], "does not exist"),
+    (["--out", "x.txt"], ".npz"),
+])
+def test_sample_bad_input(trained, tmp_path, args, message):
+    root, ids = trained
+    base = {"--out": str(tmp_path / "o.npz")}
+    argv = ["sample", ids["dcgan"]] + args + ([] if "--out" in args else ["--out", base["--out"]])
+    proc = cli(root, *argv, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.npz").exists()
