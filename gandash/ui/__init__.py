@@ -1,0 +1,1 @@
+"""The Streamlit pages of the dashboard. Nothing outside this package imports Streamlit."""

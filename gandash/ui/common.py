@@ -1,0 +1,224 @@
+"""State and small drawing helpers shared by the pages (the only place with caching decorators)."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from PIL import Image
+
+from gandash.images import upscale
+from gandash.runs import ACTIVE_STATES, Run, RunError, RunStore, default_runs_dir
+
+LIVE_REFRESH_S = 2.0
+STATE_BADGES = {
+    "queued": ":gray-badge[queued]", "running": ":blue-badge[running]", "stopped": ":orange-badge[stopped]",
+    "finished": ":green-badge[finished]", "failed": ":red-badge[failed]", "diverged": ":red-badge[diverged]",
+}
+_BIG_CSS = """
+<style>
+.stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
+.stMainBlockContainer [data-testid="stMetricLabel"] p { font-size: 1.6rem !important; }
+.stMainBlockContainer [data-testid="stMetricValue"] { font-size: 3.2rem !important; }
+.stMainBlockContainer h1 { font-size: 3.4rem !important; }
+.stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.4rem !important; }
+.stMainBlockContainer code { font-size: 1.2rem !important; }
+</style>
+"""
+
+
+def store() -> RunStore:
+    """The run store at ``$GANDASH_RUNS_DIR`` (default ``checkpoints/``)."""
+    return RunStore(default_runs_dir())
+
+
+def presenting() -> bool:
+    """True in presentation mode: big fonts, editing controls hidden."""
+    return bool(st.session_state.get("present", False))
+
+
+def dark_on_light() -> bool:
+    return bool(st.session_state.get("invert", False))
+
+
+def sidebar() -> None:
+    """Display preferences that every page honours; both survive reruns and page switches."""
+    with st.sidebar:
+        st.toggle("Presentation mode", key="present", bind="query-params", persist_state="session",
+                  help="Big fonts and large figures for a projector; editing controls are hidden.")
+        st.toggle("Dark digits on light", key="invert", persist_state="session",
+                  help="Show samples as ink on paper instead of light on dark.")
+        st.caption(f"Runs folder: `{store().root}`")
+    if presenting():
+        st.markdown(_BIG_CSS, unsafe_allow_html=True)
+
+
+def chart(fig, key: str, where: Any = None) -> None:
+    """A Plotly figure; in presentation mode without Streamlit's theme, which would shrink its fonts."""
+    (where or st).plotly_chart(fig, key=key, theme=None if presenting() else "streamlit",
+                               config={"displaylogo": False})
+
+
+def image_scale(base: int = 2) -> int:
+    return base * 2 if presenting() else base
+
+
+def show_image(img: Image.Image | None, caption: str | None = None, *, scale: int | None = None) -> None:
+    """A grayscale sample image, upscaled with nearest neighbour so digits stay crisp."""
+    if img is None:
+        st.info("No sample image yet.")
+        return
+    if dark_on_light():
+        from PIL import ImageOps
+
+        img = ImageOps.invert(img.convert("L"))
+    st.image(upscale(img, scale or image_scale()), caption=caption)
+
+
+def read_png(path: Path) -> Image.Image | None:
+    """A sample PNG, or None when it is missing or damaged (a trainer may be replacing it)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("L")
+    except (OSError, ValueError):
+        return None
+
+
+def styled(img: Image.Image, scale: int) -> Image.Image:
+    """An image as shown on screen (inverted if asked, upscaled): what downloads contain too."""
+    if dark_on_light():
+        from PIL import ImageOps
+
+        img = ImageOps.invert(img.convert("L"))
+    return upscale(img, scale)
+
+
+def run_label(run: Run) -> str:
+    """``name · architecture · id`` for select boxes; tolerant of a damaged config."""
+    try:
+        cfg = run.config()
+    except RunError:
+        return f"{run.id} (damaged)"
+    name = f"{cfg.name} · " if cfg.name else ""
+    return f"{name}{cfg.architecture} on {cfg.dataset} · {run.id}"
+
+
+def pick_run(runs: list[Run], *, label: str = "Run", key: str = "run") -> Run | None:
+    """A run select box that starts at the ``?run=`` query parameter and keeps it in sync.
+
+    The id from the URL is only used through :meth:`RunStore.get`.
+    """
+    if not runs:
+        return None
+    ids = [r.id for r in runs]
+    wanted = st.query_params.get("run")
+    if wanted and wanted not in ids:
+        try:
+            store().get(wanted)
+            ids.insert(0, wanted)
+        except RunError as e:
+            st.error(f"The run in the address bar cannot be opened: {e}")
+            wanted = None
+    state_key = f"pick_{key}"
+
+    def sync_url() -> None:  # runs before the rerun, so the URL never lags the selection
+        st.query_params["run"] = st.session_state[state_key]
+
+    if wanted:
+        st.session_state[state_key] = wanted
+    elif st.session_state.get(state_key) not in ids:
+        st.session_state[state_key] = ids[0]
+    by_id = {r.id: r for r in runs}
+    chosen = st.selectbox(label, ids, key=state_key, on_change=sync_url,
+                          format_func=lambda i: run_label(by_id[i]) if i in by_id else i)
+    if st.query_params.get("run") != chosen:
+        st.query_params["run"] = chosen
+    try:
+        return store().get(chosen)
+    except RunError as e:
+        st.error(str(e))
+        return None
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+
+
+def progress(status: dict[str, Any]) -> tuple[float, str]:
+    """Fraction done and a ``step/total`` text."""
+    step, total = int(status.get("step") or 0), int(status.get("total") or 0)
+    frac = min(1.0, step / total) if total else 0.0
+    return frac, f"{step:,}/{total:,}" if total else f"{step:,}/?"
+
+
+def eta_seconds(status: dict[str, Any], batch_size: int) -> float | None:
+    """Time left at the current throughput, for an active run."""
+    if status.get("state") not in ACTIVE_STATES:
+        return None
+    step, total = int(status.get("step") or 0), int(status.get("total") or 0)
+    ips = status.get("images_per_sec")
+    if not total or not isinstance(ips, (int, float)) or ips <= 0:
+        return None
+    return (total - step) * batch_size / ips
+
+
+def state_badge(status: dict[str, Any]) -> str:
+    state = str(status.get("state", "?"))
+    badge = STATE_BADGES.get(state, f":gray-badge[{state}]")
+    if status.get("lost"):
+        badge = ":orange-badge[stopped (lost)]"
+    if status.get("phase"):
+        badge += f" :violet-badge[{status['phase']}]"
+    return badge
+
+
+def age(ts: Any) -> str:
+    if not isinstance(ts, (int, float)):
+        return "–"
+    return fmt_duration(time.time() - ts) + " ago"
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _load_generator(path: str, mtime_ns: int):
+    from gandash.sampling import load_generator
+
+    return load_generator(Path(path))
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _morph_parts(path: str, mtime_ns: int):
+    from gandash.morph import split_at_label_join
+
+    return split_at_label_join(_load_generator(path, mtime_ns))
+
+
+def generator_key(run: Run) -> tuple[str, int]:
+    """(path, mtime) of the run's generator: a newer checkpoint is a new cache key."""
+    path = run.generator_path
+    return str(path), path.stat().st_mtime_ns
+
+
+def load_generator(run: Run):
+    """The run's generator (Keras safe mode), cached until the run writes a newer one."""
+    return _load_generator(*generator_key(run))
+
+
+def morph_parts(run: Run):
+    return _morph_parts(*generator_key(run))
+
+
+def evaluator():
+    """The evaluate module, or None while it is not installed or importable."""
+    try:
+        from gandash import evaluate
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return None
+    return evaluate

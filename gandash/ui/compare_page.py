@@ -1,0 +1,141 @@
+"""Compare runs: overlaid curves vs step and wall time, grids side by side, the metrics table."""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from gandash import plots
+from gandash.runs import Run, RunError
+from gandash.ui import common, quality
+
+CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "wasserstein", "gp",
+          "d_class_acc", "images_per_sec")
+MAX_SIDE_BY_SIDE = 6
+
+
+def render() -> None:
+    st.title("Compare runs")
+    store = common.store()
+    runs = store.list()
+    if len(runs) < 2:
+        st.info("Comparing needs at least two runs. Start some on the Train page — "
+                "for instance the same preset with two architectures.")
+        if not runs:
+            return
+    by_id = {r.id: r for r in runs}
+    default = [r.id for r in runs[:3]]
+    chosen = st.multiselect("Runs", list(by_id), default=default, key="cmp_runs",
+                            format_func=lambda i: common.run_label(by_id[i]))
+    picked: list[Run] = []
+    for run_id in chosen:
+        try:
+            picked.append(store.get(run_id))
+        except RunError as e:
+            st.error(str(e))
+    if not picked:
+        st.info("Pick one or more runs above.")
+        return
+    names = _names(picked)
+    curves(picked, names)
+    grids(picked, names)
+    metrics_table(picked, names)
+
+
+def _names(runs: list[Run]) -> dict[str, str]:
+    out = {}
+    for run in runs:
+        try:
+            cfg = run.config()
+            out[run.id] = f"{cfg.name or cfg.architecture} ({run.id[-4:]})"
+        except RunError:
+            out[run.id] = run.id
+    return out
+
+
+def curves(runs: list[Run], names: dict[str, str]) -> None:
+    series = {names[r.id]: plots.thin(r.metrics()) for r in runs}
+    available = [c for c in CURVES if any(plots.has_column(rows, c) for rows in series.values())]
+    if not available:
+        st.info("None of these runs has logged metrics yet.")
+        return
+    c = st.columns(3)
+    metric = c[0].selectbox("Curve", available, format_func=plots.label, key="cmp_metric")
+    smoothing = c[1].slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="cmp_smooth")
+    c[2].caption("Left: against training step. Right: against wall-clock training time, "
+                 "where a faster architecture gets ahead.")
+    big = common.presenting()
+    left, right = st.columns(2)
+    common.chart(plots.compare_figure(series, metric, x="step", smoothing=smoothing, big=big), "cmp_step", left)
+    common.chart(plots.compare_figure(series, metric, x="wall_time", smoothing=smoothing, big=big), "cmp_wall",
+                 right)
+
+
+def grids(runs: list[Run], names: dict[str, str]) -> None:
+    st.subheader("Fixed-noise grids at the same step")
+    steps_of = {r.id: r.sample_steps() for r in runs}
+    union = sorted({s for steps in steps_of.values() for s in steps})
+    if not union:
+        st.info("No samples saved yet.")
+        return
+    step = union[-1] if len(union) == 1 else st.select_slider(
+        "Step", union, value=_common_last(steps_of) or union[-1], key="cmp_step_slider",
+        format_func=lambda s: f"{s:,}")
+    shown = runs[:MAX_SIDE_BY_SIDE]
+    if len(runs) > MAX_SIDE_BY_SIDE:
+        st.caption(f"Showing the first {MAX_SIDE_BY_SIDE} runs' grids.")
+    cols = st.columns(len(shown))
+    for col, run in zip(cols, shown):
+        earlier = [s for s in steps_of[run.id] if s <= step]
+        with col:
+            st.markdown(f"**{names[run.id]}**")
+            if not earlier:
+                st.caption("no grid at or before this step")
+                continue
+            img = common.read_png(run.sample_path(earlier[-1]))
+            note = "" if earlier[-1] == step else " (nearest earlier)"
+            common.show_image(img, caption=f"step {earlier[-1]:,}{note}", scale=1 if len(shown) > 3 else 2)
+
+
+def _common_last(steps_of: dict[str, list[int]]) -> int | None:
+    """The last step every run has a grid for."""
+    sets = [set(s) for s in steps_of.values() if s]
+    common_steps = set.intersection(*sets) if sets else set()
+    return max(common_steps) if common_steps else None
+
+
+def metrics_table(runs: list[Run], names: dict[str, str]) -> None:
+    st.subheader("Quality metrics")
+    rows = []
+    for run in runs:
+        ev = run.eval_rows()
+        if ev:
+            last = ev[-1]
+            rows.append({"run": names[run.id], "step": int(last.get("step", 0)),
+                         **{plots.label(c): last.get(c, math.nan) for c in plots.EVAL_COLUMNS}})
+    if not rows:
+        try:
+            dataset = runs[0].config().dataset
+        except RunError:
+            dataset = "mnist"
+        if quality.evaluator_notice(dataset, "compare"):
+            st.info("None of these runs has quality metrics yet. " + quality.HOW_TO)
+        return
+    import pandas as pd
+
+    df = pd.DataFrame(rows).set_index("run")
+    df = df.dropna(axis=1, how="all")
+    best = {}
+    for c in plots.EVAL_COLUMNS:
+        name = plots.label(c)
+        if name in df:
+            idx = plots.best_index(list(df[name]), c)
+            best[name] = df.index[idx] if idx is not None else None
+
+    def mark(col):
+        return ["background-color: #c8f7c5; font-weight: bold" if best.get(col.name) == i else ""
+                for i in col.index]
+
+    st.dataframe(df.style.apply(mark).format(precision=3), key="cmp_table")
+    st.caption("Best value of each column in green: lowest Fréchet distance, highest for the rest. "
+               "Each run's latest evaluation.")

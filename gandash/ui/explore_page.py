@@ -1,0 +1,214 @@
+"""Explore one checkpoint: samples, latent interpolation, per-digit grids, class morphing, walks."""
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import streamlit as st
+
+from gandash import morph, plots
+from gandash.config import RunConfig
+from gandash.images import gif_bytes, png_bytes, to_grid_image
+from gandash.runs import Run, RunError
+from gandash.sampling import SamplingError, generate, interpolate, latents, sample
+from gandash.ui import common, quality
+
+N_CANDIDATES = 16
+
+
+def render() -> None:
+    st.title("Explore")
+    all_runs = common.store().list()
+    runs = [r for r in all_runs if r.generator_path.exists()]
+    if not runs and not st.query_params.get("run"):
+        st.info("No run has saved a generator yet. Runs save one at every checkpoint "
+                "(`checkpoint_every` steps); start one on the Train page.")
+        return
+    run = common.pick_run(runs or all_runs)
+    if run is None:
+        return
+    try:
+        cfg = run.config()
+    except RunError as e:
+        st.error(str(e))
+        return
+    if not run.generator_path.exists():
+        st.info(f"Run {run.id} has not saved a generator yet: it writes one at its first checkpoint "
+                f"(every {cfg.checkpoint_every} steps).")
+        return
+    try:
+        with st.spinner("Loading the generator…"):
+            gen = common.load_generator(run)
+    except (SamplingError, OSError) as e:
+        st.error(f"The generator of run {run.id} cannot be loaded: {e}")
+        return
+    step = int(run.status().get("step") or 0)
+    st.caption(f"{cfg.architecture} on {cfg.dataset}, latent {cfg.latent_dim}-d {cfg.latent_dist}; "
+               f"latest checkpoint (run at step {step:,}). A newer checkpoint is picked up automatically.")
+    tabs = st.tabs(["Samples", "Interpolation", "Per digit", "Latent walk"])
+    with tabs[0]:
+        samples_tab(gen, cfg, run)
+    with tabs[1]:
+        interpolation_tab(gen, cfg, run)
+    with tabs[2]:
+        digits_tab(gen, cfg, run)
+    with tabs[3]:
+        walk_tab(gen, cfg)
+
+
+def _seed_box(label: str, key: str) -> int:
+    """A seed number input with a re-roll button next to it."""
+    if key not in st.session_state:
+        st.session_state[key] = 0
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    if c2.button("Re-roll", key=f"{key}_roll", icon=":material/casino:"):
+        st.session_state[key] = secrets.randbelow(2**31)
+    return int(c1.number_input(label, 0, 2**31 - 1, key=key, step=1))
+
+
+def _show(images: np.ndarray, cols: int, caption: str | None = None, scale: int | None = None):
+    img = to_grid_image(images, cols)
+    common.show_image(img, caption=caption, scale=scale)
+    return img
+
+
+def samples_tab(gen, cfg: RunConfig, run: Run) -> None:
+    c1, c2 = st.columns(2)
+    with c1:
+        seed = _seed_box("Seed", "ex_seed")
+    n = c2.select_slider("How many", [16, 36, 64, 100], value=64 if not cfg.is_conditional else 100,
+                         key="ex_n")
+    cols = 10 if cfg.is_conditional else int(np.sqrt(n))
+    images, _ = sample(gen, cfg, n, seed=seed)
+    img = _show(images, cols, "columns are digits 0–9" if cfg.is_conditional else None)
+    st.download_button("Download (PNG)", png_bytes(common.styled(img, common.image_scale())),
+                       file_name=f"{run.id}-seed{seed}.png", mime="image/png", key="dl_samples")
+
+
+def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
+    st.markdown("Pick two endpoints from these candidates, then the path between them.")
+    cseed = _seed_box("Candidate seed", "ip_seed")
+    z = latents(N_CANDIDATES, cfg.latent_dim, cfg.latent_dist, seed=cseed + 7)
+    label = None
+    if cfg.is_conditional:
+        label = st.selectbox("Digit (conditional model)", list(range(10)), key="ip_digit")
+    labels = np.full(N_CANDIDATES, label or 0, np.int32) if cfg.is_conditional else None
+    cand = generate(gen, cfg, z, labels)
+    cols = st.columns(8)
+    for i, im in enumerate(cand):
+        cols[i % 8].image(common.styled(to_grid_image(im[None], 1, pad=0), 2), caption=f"#{i + 1}")
+    c = st.columns(4)
+    a = c[0].selectbox("From", range(N_CANDIDATES), format_func=lambda i: f"#{i + 1}", key="ip_a")
+    b = c[1].selectbox("To", range(N_CANDIDATES), index=1, format_func=lambda i: f"#{i + 1}", key="ip_b")
+    method = c[2].radio("Path", ["slerp", "lerp"], key="ip_method", horizontal=True,
+                        help="slerp follows the sphere where Gaussian latents live; lerp is a straight line.")
+    steps = c[3].slider("Steps", 3, 24, 10, key="ip_steps")
+    path = interpolate(z[a], z[b], steps, method)
+    frames = generate(gen, cfg, path, np.full(steps, label or 0, np.int32) if cfg.is_conditional else None)
+    _show(frames, steps, f"{method} from #{a + 1} to #{b + 1}, {steps} steps",
+          scale=common.image_scale(3))
+    _gif_button(frames, f"{run.id}-{method}-{a + 1}-{b + 1}.gif", "ip")
+
+
+def _gif_button(frames: np.ndarray, name: str, key: str) -> None:
+    scale = common.image_scale(3)
+    pics = [common.styled(to_grid_image(f[None], 1, pad=0), scale) for f in frames]
+    data = gif_bytes(pics, duration_ms=120, boomerang=True)
+    c1, c2 = st.columns(2)
+    c1.download_button("Download as GIF", data, file_name=name, mime="image/gif", key=f"{key}_gif",
+                       icon=":material/movie:")
+    if c2.toggle("Play as animation", key=f"{key}_play"):
+        st.image(data)
+
+
+def digits_tab(gen, cfg: RunConfig, run: Run) -> None:
+    if cfg.is_conditional:
+        conditional_digits(gen, cfg, run)
+        class_morph(run, cfg)
+    else:
+        bucketed_digits(gen, cfg)
+
+
+def conditional_digits(gen, cfg: RunConfig, run: Run) -> None:
+    c1, c2 = st.columns([3, 1])
+    digits = c1.pills("Digits", list(range(10)), selection_mode="multi", default=list(range(10)), key="dg_digits")
+    n = c2.number_input("Per digit", 1, 20, 8, key="dg_n")
+    if not digits:
+        st.info("Choose at least one digit.")
+        return
+    seed = int(st.session_state.get("ex_seed", 0))
+    z = latents(n, cfg.latent_dim, cfg.latent_dist, seed=seed)
+    rows = [generate(gen, cfg, z, np.full(n, d, np.int32)) for d in sorted(digits)]
+    _show(np.concatenate(rows), n, "one row per digit, the same noise in each column")
+
+
+def class_morph(run: Run, cfg: RunConfig) -> None:
+    st.subheader("Class morphing")
+    st.caption("The same noise z while the label moves from one digit to another.")
+    c = st.columns(4)
+    a = c[0].selectbox("From digit", list(range(10)), index=1, key="mo_a")
+    b = c[1].selectbox("To digit", list(range(10)), index=7, key="mo_b")
+    steps = c[2].slider("Steps", 2, 24, 10, key="mo_steps")
+    zseed = int(c[3].number_input("Noise seed", 0, 2**31 - 1, 0, key="mo_seed"))
+    z = latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
+    try:
+        frames = morph.class_morph(common.morph_parts(run), cfg, z, a, b, steps)
+    except SamplingError as e:
+        st.error(str(e))
+        return
+    _show(frames, steps, f"{a} → {b}", scale=common.image_scale(3))
+    _gif_button(frames, f"{run.id}-morph-{a}-{b}.gif", "mo")
+
+
+def bucketed_digits(gen, cfg: RunConfig) -> None:
+    st.markdown("This model is unconditional: generated samples are sorted by what the evaluator "
+                "classifier thinks they show.")
+    if cfg.dataset == "custom" or not quality.evaluator_notice(cfg.dataset, "explore"):
+        if cfg.dataset == "custom":
+            st.info("Sorting by digit needs the evaluator classifier, which exists for MNIST and Fashion-MNIST only.")
+        return
+    c1, c2 = st.columns(2)
+    n = c1.select_slider("Samples to classify", [200, 500, 1000, 2000, 5000], value=1000, key="bk_n")
+    per = c2.number_input("Shown per digit", 1, 16, 8, key="bk_per")
+    if not st.button("Generate and classify", key="bk_go", icon=":material/category:"):
+        if "bk_result" not in st.session_state:
+            return
+    else:
+        bar = st.progress(0.0, text="Generating…")
+        images, _ = sample(gen, cfg, n, seed=int(st.session_state.get("ex_seed", 0)))
+        bar.progress(0.5, text="Classifying…")
+        try:
+            probs = np.asarray(common.evaluator().classify(images, cfg.dataset, common.store().root))
+        except Exception as e:  # noqa: BLE001 - the evaluator is optional; say what went wrong
+            bar.empty()
+            st.error(f"Classifying failed: {e}")
+            return
+        bar.empty()
+        st.session_state["bk_result"] = (images, probs.argmax(axis=1))
+    images, pred = st.session_state["bk_result"]
+    counts = np.bincount(pred, minlength=10)
+    common.chart(plots.digit_histogram_figure(counts, big=common.presenting()), key="bk_hist")
+    rows = []
+    for d in range(10):
+        pick = images[pred == d][:per]
+        pad = np.zeros((per - len(pick), *images.shape[1:]), np.uint8)
+        rows.append(np.concatenate([pick, pad]))
+    _show(np.concatenate(rows), per, "row k: samples classified as digit k (black = none)")
+
+
+def walk_tab(gen, cfg: RunConfig) -> None:
+    st.markdown("Move one sample along a random direction in latent space.")
+    c = st.columns(3)
+    zseed = int(c[0].number_input("Start seed", 0, 2**31 - 1, 0, key="wk_z"))
+    dseed = int(c[1].number_input("Direction seed", 0, 2**31 - 1, 1, key="wk_d"))
+    label = c[2].selectbox("Digit", list(range(10)), key="wk_digit") if cfg.is_conditional else None
+    alpha = st.slider("Position along the direction", -4.0, 4.0, 0.0, 0.25, key="wk_alpha")
+    z0 = latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
+    d = morph.random_direction(cfg.latent_dim, dseed)
+    strip = np.linspace(-4, 4, 9)
+    images = morph.walk(gen, cfg, z0, d, [alpha, *strip], label)
+    c1, c2 = st.columns([1, 4])
+    with c1:
+        _show(images[:1], 1, f"position {alpha:+.2f}", scale=common.image_scale(4))
+    with c2:
+        _show(images[1:], 9, "positions −4 … +4", scale=common.image_scale(3))

@@ -1,0 +1,158 @@
+"""Monitor one run: live curves, the latest fixed-noise grid, a time-lapse and GIF, the log."""
+from __future__ import annotations
+
+import streamlit as st
+
+from gandash import launcher, plots
+from gandash.images import gif_bytes, png_bytes
+from gandash.runs import ACTIVE_STATES, Run, RunError
+from gandash.ui import common, quality
+from gandash.ui.nav import go
+
+MAX_GIF_FRAMES = 120
+
+
+def render() -> None:
+    st.title("Monitor")
+    runs = common.store().list()
+    if not runs:
+        st.info("No runs yet. Start one on the Train page.")
+        st.page_link(_train_page(), label="Go to Train", icon=":material/rocket_launch:")
+        return
+    run = common.pick_run(runs)
+    if run is None:
+        return
+    try:
+        cfg = run.config()
+    except RunError as e:
+        st.error(f"{e}. The run's other files are shown where they can be read.")
+        cfg = None
+    top = st.columns([3, 2], vertical_alignment="bottom")
+    with top[0]:
+        controls(run)
+    if not common.presenting():
+        top[1].slider("Curve smoothing", 0.0, 0.95, 0.6, 0.05, key="smoothing",
+                      help="Exponential moving average; the raw curve stays faint underneath.")
+    live(run, batch_size=cfg.batch_size if cfg else 1)
+    timelapse(run)
+    if cfg is not None:
+        st.subheader("Quality")
+        quality.eval_panel(run, cfg.dataset)
+    if cfg is not None and not common.presenting():
+        with st.expander("Settings of this run"):
+            st.json(cfg.to_dict(), expanded=True)
+
+
+def _train_page():
+    from gandash.ui.nav import page
+
+    return page("train")
+
+
+def controls(run: Run) -> None:
+    """Stop / resume / explore buttons (editing ones hidden in presentation mode)."""
+    msg = st.session_state.pop("monitor_flash", None)
+    if msg:
+        (st.success if msg[0] == "ok" else st.error)(msg[1])
+    status = run.status()
+    row = st.container(horizontal=True)
+    if not common.presenting():
+        if status.get("state") in ACTIVE_STATES:
+            if row.button("Stop", icon=":material/stop:", key="monitor_stop",
+                          help="The trainer saves a checkpoint and stops; you can resume later."):
+                _do(lambda: f"Stop requested: {launcher.stop(run, wait=0.0)}. The trainer checkpoints, then stops.")
+        elif status.get("state") != "finished":
+            if row.button("Resume", icon=":material/play_arrow:", key="monitor_resume"):
+                _do(lambda: (launcher.resume(run), "Resumed from the last checkpoint.")[1])
+    if run.generator_path.exists() and row.button("Explore this run", icon=":material/explore:"):
+        go("explore", run.id)
+
+
+def _do(action) -> None:
+    try:
+        st.session_state["monitor_flash"] = ("ok", action())
+    except (RunError, OSError) as e:
+        st.session_state["monitor_flash"] = ("err", str(e))
+    st.rerun()
+
+
+def live(run: Run, batch_size: int) -> None:
+    """The part that refreshes itself every couple of seconds while the run trains."""
+    active = run.status().get("state") in ACTIVE_STATES
+
+    @st.fragment(run_every=common.LIVE_REFRESH_S if active else None)
+    def panel() -> None:
+        status = run.status()
+        if active and status.get("state") not in ACTIVE_STATES:
+            st.rerun()  # it just ended: redraw the page once (buttons) and stop refreshing
+        progress_row(status, batch_size)
+        rows = plots.thin(run.metrics())
+        big = common.presenting()
+        smoothing = float(st.session_state.get("smoothing", 0.6))
+        figs = plots.training_figures(rows, smoothing, big=big)
+        steps = run.sample_steps()
+        left, right = st.columns([2, 3] if big else [1, 2])
+        with left:
+            st.markdown("**Fixed-noise samples**")
+            img = common.read_png(run.sample_path(steps[-1])) if steps else None
+            common.show_image(img, caption=f"step {steps[-1]:,}" if steps else None)
+        common.chart(figs[0], "fig_loss", right)
+        cols = st.columns(2)
+        common.chart(figs[1], "fig_dout", cols[0])
+        common.chart(figs[2], "fig_acc", cols[1])
+        if not common.presenting():
+            with st.expander("Trainer log (last lines)"):
+                st.code(run.log_tail(30) or "(empty)", language=None)
+
+    panel()
+
+
+def progress_row(status: dict, batch_size: int) -> None:
+    frac, text = common.progress(status)
+    st.markdown(f"{common.state_badge(status)} &nbsp; last update {common.age(status.get('updated'))}")
+    if status.get("state") in ("failed", "diverged"):
+        st.error(f"The run {status['state']} at step {int(status.get('step') or 0):,}: "
+                 f"{status.get('error') or 'no error text'}. Its last checkpoint is kept.")
+    elif status.get("lost"):
+        st.warning(f"{status.get('error')}. Resume continues from the last checkpoint.")
+    st.progress(frac, text=f"step {text}")
+    ips = status.get("images_per_sec")
+    c = st.columns(4)
+    c[0].metric("Step", text)
+    c[1].metric("Images / s", f"{ips:,.0f}" if isinstance(ips, (int, float)) else "–")
+    c[2].metric("ETA", common.fmt_duration(common.eta_seconds(status, batch_size)))
+    c[3].metric("Training time", common.fmt_duration(status.get("wall_time")))
+
+
+def timelapse(run: Run) -> None:
+    """A slider through every saved grid, and the whole training as a GIF."""
+    steps = run.sample_steps()
+    st.subheader("Time-lapse")
+    if not steps:
+        st.info("The trainer saves a grid every `sample_every` steps; none yet.")
+        return
+    step = steps[0] if len(steps) == 1 else st.select_slider(
+        "Step", steps, value=steps[-1], key=f"tl_{run.id}", format_func=lambda s: f"{s:,}")
+    img = common.read_png(run.sample_path(step))
+    common.show_image(img, caption=f"step {step:,}")
+    scale = common.image_scale()
+    c1, c2 = st.columns(2)
+    if img is not None:
+        c1.download_button("Download this grid (PNG)", png_bytes(common.styled(img, scale)),
+                           file_name=f"{run.id}-step{step}.png", mime="image/png", icon=":material/download:")
+    frames = steps if len(steps) <= MAX_GIF_FRAMES else steps[:: -(-len(steps) // MAX_GIF_FRAMES)] + [steps[-1]]
+    invert = common.dark_on_light()
+
+    def make_gif() -> bytes:
+        imgs = [common.read_png(run.sample_path(s)) for s in frames]
+        imgs = [i for i in imgs if i is not None]
+        if invert:
+            from PIL import ImageOps
+
+            imgs = [ImageOps.invert(i) for i in imgs]
+        from gandash.images import upscale
+
+        return gif_bytes([upscale(i, scale) for i in imgs], duration_ms=150)
+
+    c2.download_button(f"Download the training as a GIF ({len(frames)} frames)", make_gif,
+                       file_name=f"{run.id}-training.gif", mime="image/gif", icon=":material/movie:")

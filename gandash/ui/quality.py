@@ -1,0 +1,73 @@
+"""Quality metrics from the evaluator classifier, and a plain word when they are not there yet."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from gandash import plots
+from gandash.runs import Run
+from gandash.ui import common
+
+HOW_TO = ("Quality metrics come from a small digit classifier (the evaluator). To get them, start a run "
+          "with `eval_every` > 0 (Schedule group on the Train page) or run `python -m gandash eval RUN_ID`.")
+
+
+def evaluator_state(dataset: str) -> dict[str, Any]:
+    """``{state, accuracy, error}``; state ``unavailable`` when the evaluator code is missing or fails."""
+    ev = common.evaluator()
+    if ev is None or not hasattr(ev, "evaluator_status"):
+        return {"state": "unavailable", "error": "the evaluation module is not part of this installation yet"}
+    try:
+        status = ev.evaluator_status(dataset, common.store().root)
+        return dict(status) if isinstance(status, dict) else {"state": "unavailable", "error": "no status"}
+    except Exception as e:  # noqa: BLE001 - a broken evaluator must not break the page
+        return {"state": "unavailable", "error": f"{type(e).__name__}: {e}"}
+
+
+def evaluator_notice(dataset: str, key: str) -> bool:
+    """Explain the evaluator's state and offer to train it; True when it is ready to use."""
+    status = evaluator_state(dataset)
+    state = status.get("state")
+    if state == "ready":
+        acc = status.get("accuracy")
+        if isinstance(acc, (int, float)):
+            st.caption(f"Evaluator for {dataset} ready (test accuracy {acc:.1%}).")
+        return True
+    if state == "unavailable":
+        st.info(f"Quality metrics are not available yet: {status.get('error')}. {HOW_TO}")
+    elif state == "training":
+        st.info(f"The evaluator classifier for {dataset} is training; metrics appear when it is ready.")
+    elif state == "failed":
+        st.error(f"Training the evaluator for {dataset} failed: {status.get('error') or 'unknown error'}")
+    if state in ("missing", "failed") and not common.presenting():
+        st.info(f"The evaluator classifier for {dataset} has not been trained yet (about a minute on a CPU).")
+        if st.button("Train the evaluator", key=f"train_eval_{key}", icon=":material/school:"):
+            try:
+                pid = common.evaluator().start_evaluator_training(dataset, common.store().root)
+                st.success(f"Evaluator training started (process {pid}).")
+            except Exception as e:  # noqa: BLE001 - report, never crash the page
+                st.error(f"Could not start the evaluator training: {e}")
+    return False
+
+
+def eval_panel(run: Run, dataset: str) -> None:
+    """Metric curves and the latest digit histogram of one run, or why there are none."""
+    rows = run.eval_rows()
+    big = common.presenting()
+    if not rows:
+        if evaluator_notice(dataset, run.id):
+            st.info("No quality metrics for this run yet. " + HOW_TO)
+        return
+    common.chart(plots.eval_figure(rows, big=big), key=f"eval_{run.id}")
+    last = rows[-1]
+    c1, c2 = st.columns([2, 1])
+    title = f"Digits generated at step {int(last.get('step', 0)):,}"
+    common.chart(plots.digit_histogram_figure(plots.eval_histogram(last), title=title, big=big),
+                 f"hist_{run.id}", c1)
+    with c2:
+        for name in plots.EVAL_COLUMNS:
+            value = last.get(name)
+            if isinstance(value, float) and value == value:
+                better = "lower" if name in plots.LOWER_IS_BETTER else "higher"
+                st.metric(plots.label(name), f"{value:.3g}", help=f"{better} is better")

@@ -1,0 +1,168 @@
+"""Runs: every run with its state, progress and last grid; stop, resume, duplicate, delete."""
+from __future__ import annotations
+
+import streamlit as st
+
+from gandash import launcher
+from gandash.config import RunConfig, make_config
+from gandash.runs import ACTIVE_STATES, Run, RunError
+from gandash.ui import common
+from gandash.ui.nav import go
+
+PAGE_SIZE = 20
+FILTERS = ("all", "active", "finished", "stopped", "failed / diverged")
+
+
+def render() -> None:
+    st.title("Runs")
+    store = common.store()
+    runs = store.list()
+    if not runs:
+        start_screen()
+        return
+    _flash()
+    cols = st.columns([2, 1, 1])
+    shown = cols[0].segmented_control("Show", FILTERS, default="all", key="runs_filter") or "all"
+    runs = [r for r in runs if _matches(r, shown)]
+    pages = max(1, -(-len(runs) // PAGE_SIZE))
+    page_no = cols[1].number_input("Page", 1, pages, 1, key="runs_page_no") if pages > 1 else 1
+    cols[2].caption(f"{len(runs)} run(s)")
+    visible = runs[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
+    live = any(r.status().get("state") in ACTIVE_STATES for r in visible)
+    run_list(visible, live)
+
+
+def _matches(run: Run, shown: str) -> bool:
+    state = run.status().get("state")
+    return {"all": True, "active": state in ACTIVE_STATES, "finished": state == "finished",
+            "stopped": state == "stopped", "failed / diverged": state in ("failed", "diverged")}[shown]
+
+
+def _flash() -> None:
+    """A message left by an action before its rerun (so it is not lost)."""
+    msg = st.session_state.pop("runs_flash", None)
+    if msg:
+        kind, text = msg
+        (st.success if kind == "ok" else st.error)(text)
+
+
+def start_screen() -> None:
+    """What a first-time user sees: one click to a first run."""
+    st.markdown("### No runs yet\nTrain a first GAN: the **fast** preset (a small DCGAN on MNIST) "
+                "shows recognisable digits within minutes on a laptop CPU.")
+    if common.presenting():
+        st.info("Switch off presentation mode in the sidebar to start a run.")
+        return
+    c1, c2 = st.columns(2)
+    if c1.button("Start the fast preset", type="primary", icon=":material/play_arrow:"):
+        try:
+            run = launcher.start(common.store(), make_config("fast", {"name": "fast preset"}))
+        except (RunError, OSError, ValueError) as e:
+            st.error(f"Could not start the run: {e}")
+        else:
+            go("monitor", run.id)
+    if c2.button("Choose settings…", icon=":material/tune:"):
+        go("train")
+
+
+def run_list(runs: list[Run], live: bool) -> None:
+    """The rows, redrawn every couple of seconds while a run on screen is training."""
+
+    @st.fragment(run_every=common.LIVE_REFRESH_S if live else None)
+    def rows() -> None:
+        for run in runs:
+            run_row(run)
+        if live and not any(r.status().get("state") in ACTIVE_STATES for r in runs):
+            st.rerun()  # all finished: a full rerun stops the timer and refreshes the filters
+
+    rows()
+
+
+def run_row(run: Run) -> None:
+    status = run.status()
+    cfg, cfg_error = _config(run)
+    with st.container(border=True):
+        thumb, info, actions = st.columns([1, 3, 2], vertical_alignment="center")
+        steps = run.sample_steps()
+        with thumb:
+            img = common.read_png(run.sample_path(steps[-1])) if steps else None
+            if img is not None:
+                st.image(common.styled(img, 1), width=110)
+            else:
+                st.caption("no samples yet")
+        with info:
+            title = (cfg.name if cfg and cfg.name else run.id)
+            st.markdown(f"**{title}** {common.state_badge(status)}")
+            if cfg:
+                st.caption(f"{cfg.architecture} · {cfg.dataset} · batch {cfg.batch_size} · `{run.id}`")
+            frac, text = common.progress(status)
+            ips = status.get("images_per_sec")
+            eta = common.eta_seconds(status, cfg.batch_size if cfg else 1)
+            extra = f" · {ips:,.0f} img/s" if isinstance(ips, (int, float)) else ""
+            extra += f" · ETA {common.fmt_duration(eta)}" if eta is not None else ""
+            st.progress(frac, text=f"step {text}{extra}")
+            if cfg_error:
+                st.error(cfg_error)
+            if st.session_state.get("runs_deleting") == run.id:
+                confirm_delete(run.id)
+            if status.get("error") and status.get("state") in ("failed", "diverged", "stopped"):
+                show = st.error if status.get("state") in ("failed", "diverged") else st.warning
+                show(f"{status.get('state')} at step {int(status.get('step') or 0):,}: {status['error']}")
+        with actions:
+            run_actions(run, status, cfg)
+
+
+def _config(run: Run) -> tuple[RunConfig | None, str]:
+    try:
+        return run.config(), ""
+    except RunError as e:
+        return None, str(e)
+
+
+def run_actions(run: Run, status: dict, cfg: RunConfig | None) -> None:
+    active = status.get("state") in ACTIVE_STATES
+    row = st.container(horizontal=True)
+    if row.button("Monitor", key=f"mon_{run.id}", icon=":material/monitoring:"):
+        go("monitor", run.id)
+    if run.generator_path.exists() and row.button("Explore", key=f"exp_{run.id}", icon=":material/explore:"):
+        go("explore", run.id)
+    if common.presenting():
+        return
+    if active:
+        if row.button("Stop", key=f"stop_{run.id}", icon=":material/stop:"):
+            _act(lambda: f"Stop requested for {run.id}: it checkpoints and stops ({launcher.stop(run)}).")
+    elif cfg is not None and status.get("state") != "finished":
+        if row.button("Resume", key=f"resume_{run.id}", icon=":material/play_arrow:"):
+            _act(lambda: (launcher.resume(run), f"Resumed {run.id} from its last checkpoint.")[1])
+    if cfg is not None and row.button("Duplicate…", key=f"dup_{run.id}", icon=":material/content_copy:",
+                                      help="Open the Train page with this run's settings to change and start."):
+        st.session_state["train_from"] = run.id
+        go("train")
+    if not active and row.button("Delete", key=f"del_{run.id}", icon=":material/delete:"):
+        st.session_state["runs_deleting"] = run.id
+        st.rerun()
+
+
+def _act(action) -> None:
+    try:
+        st.session_state["runs_flash"] = ("ok", action())
+    except (RunError, OSError) as e:
+        st.session_state["runs_flash"] = ("err", str(e))
+    st.rerun()
+
+
+def confirm_delete(run_id: str) -> None:
+    """Second step of a delete: nothing is removed until this is confirmed."""
+    st.warning(f"Delete **{run_id}** with its checkpoints, samples and metrics? This cannot be undone.")
+    row = st.container(horizontal=True)
+    if row.button("Delete for good", type="primary", key="confirm_delete"):
+        st.session_state.pop("runs_deleting", None)
+        try:
+            common.store().delete(run_id)
+            st.session_state["runs_flash"] = ("ok", f"Deleted {run_id}.")
+        except (RunError, OSError) as e:
+            st.session_state["runs_flash"] = ("err", f"Could not delete {run_id}: {e}")
+        st.rerun()
+    if row.button("Cancel", key="cancel_delete"):
+        st.session_state.pop("runs_deleting", None)
+        st.rerun()

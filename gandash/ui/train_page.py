@@ -1,0 +1,204 @@
+"""Train: every hyperparameter, grouped, checked by the engine as you type; Start launches a trainer."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from gandash import config as C
+from gandash import launcher
+from gandash.config import FIELD_TYPES, HELP, PRESETS, ConfigError, RunConfig, make_config
+from gandash.data import DataError, load_for_config
+from gandash.runs import RunError
+from gandash.ui import common, upload
+from gandash.ui.nav import go
+
+DEFAULTS = RunConfig()
+GROUPS = {
+    "Data and model": ("dataset", "image_size", "output_activation", "architecture", "conditional",
+                       "label_encoding", "latent_dim", "latent_dist", "width", "upsampling", "batch_norm",
+                       "dropout", "leaky_slope", "spectral_norm"),
+    "Optimisation": ("batch_size", "steps", "epochs", "max_seconds", "g_optimizer", "g_lr", "g_beta1",
+                     "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue"),
+    "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "gp_weight"),
+    "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every",
+                 "steps_per_execution", "jit_compile"),
+}
+CHOICES: dict[str, tuple] = {
+    "dataset": C.DATASETS, "image_size": C.IMAGE_SIZES, "output_activation": C.OUTPUT_ACTIVATIONS,
+    "architecture": C.ARCHITECTURES, "label_encoding": C.LABEL_ENCODINGS, "latent_dist": C.LATENT_DISTS,
+    "upsampling": C.DCGAN_UPSAMPLING, "g_optimizer": C.OPTIMIZERS, "d_optimizer": C.OPTIMIZERS,
+}
+STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1,
+         "d_clipvalue": 0.1, "gp_weight": 1.0}
+CUSTOM = "(your own settings)"
+
+
+def applies(field: str, v: dict[str, Any]) -> bool:
+    """Whether a field means anything for the other values (hidden fields take their neutral default)."""
+    arch = v.get("architecture")
+    wgan = arch == "wgan-gp"
+    rules = {
+        "data_path": False,
+        "conditional": wgan,
+        "label_encoding": arch in C.CONDITIONAL_ONLY or (wgan and bool(v.get("conditional"))),
+        "upsampling": arch != "mlp",
+        "gp_weight": wgan,
+        "real_label": not wgan, "label_noise": not wgan, "label_flip": not wgan,
+        "epochs": v.get("steps") == 0,
+        "g_beta1": v.get("g_optimizer") in ("adam", "sgd"), "g_beta2": v.get("g_optimizer") == "adam",
+        "d_beta1": v.get("d_optimizer") in ("adam", "sgd"), "d_beta2": v.get("d_optimizer") == "adam",
+    }
+    return rules.get(field, True)
+
+
+def load_values(values: dict[str, Any]) -> None:
+    for name in FIELD_TYPES:
+        st.session_state[f"f_{name}"] = values.get(name, getattr(DEFAULTS, name))
+
+
+def _on_preset() -> None:
+    preset = st.session_state["train_preset"]
+    if preset in PRESETS:
+        load_values({**DEFAULTS.to_dict(), **PRESETS[preset], "name": st.session_state.get("f_name", "")})
+
+
+def current_values() -> dict[str, Any]:
+    """The form's values; fields that do not apply fall back to their neutral default."""
+    v = {name: st.session_state.get(f"f_{name}", getattr(DEFAULTS, name)) for name in FIELD_TYPES}
+    v["data_path"] = st.session_state.get("f_data_path", "") if v["dataset"] == "custom" else ""
+    return {k: (val if k == "data_path" or applies(k, v) else getattr(DEFAULTS, k)) for k, val in v.items()}
+
+
+def check(values: dict[str, Any]) -> tuple[RunConfig | None, dict[str, str]]:
+    """Validate with the engine; collect one message per wrong field (not just the first)."""
+    errors: dict[str, str] = {}
+    trial = dict(values)
+    for name, val in values.items():
+        if val is None:
+            errors[name] = f"{name}: enter a value"
+            trial[name] = getattr(DEFAULTS, name)
+    for _ in range(len(FIELD_TYPES)):
+        try:
+            cfg = make_config("fast", trial)
+            return (cfg if not errors else None), errors
+        except (ConfigError, TypeError) as e:
+            field = str(e).split(":", 1)[0].strip()
+            if field not in FIELD_TYPES or field in errors:
+                errors.setdefault("form", str(e))
+                return None, errors
+            errors[field] = str(e)
+            trial[field] = getattr(DEFAULTS, field)
+    return None, errors
+
+
+def render() -> None:
+    st.title("Train a GAN")
+    if common.presenting():
+        st.info("Presentation mode hides the training controls. Switch it off in the sidebar to start a run.")
+        return
+    _init_form()
+    values = current_values()
+    cfg, errors = check(values)
+    top = st.columns([2, 2, 3])
+    top[0].selectbox("Preset", [*PRESETS, CUSTOM], key="train_preset", on_change=_on_preset,
+                     help="Loads a tested recipe into every field below; change anything afterwards.")
+    top[1].text_input("Name", key="f_name", help=HELP["name"], persist_state="session")
+    _inline_error(errors, "name", top[1])
+    for i, (group, names) in enumerate(GROUPS.items()):
+        with st.expander(group, expanded=i == 0 or any(n in errors for n in names)):
+            fields_grid(names, values, errors)
+            if group == "Data and model":
+                _model_notes(values)
+    if "form" in errors:
+        st.error(errors["form"])
+    start_button(cfg, errors)
+
+
+def _init_form() -> None:
+    source = st.session_state.pop("train_from", None)
+    if source:
+        try:
+            run = common.store().get(source)
+            load_values(run.config().to_dict())
+            st.session_state.update(train_preset=CUSTOM, f_name=f"{run.config().name or run.id} (copy)"[:100])
+            if run.config().dataset == "custom":
+                st.session_state.update(upload_ok=True, upload_summary=f"the dataset of run {run.id}",
+                                        upload_preview=None)
+            st.info(f"Settings copied from run {run.id}: change what you like, then start.")
+        except RunError as e:
+            st.error(f"Cannot copy that run's settings: {e}")
+    if "f_architecture" not in st.session_state:
+        st.session_state["train_preset"] = "fast"
+        load_values({**DEFAULTS.to_dict(), **PRESETS["fast"]})
+
+
+def fields_grid(names: tuple[str, ...], values: dict[str, Any], errors: dict[str, str]) -> None:
+    shown = [n for n in names if applies(n, values)]
+    cols = st.columns(3)
+    for i, name in enumerate(shown):
+        with cols[i % 3]:
+            field_widget(name)
+            _inline_error(errors, name, st)
+            if name == "dataset" and values["dataset"] == "custom":
+                upload.dataset_uploader(values["image_size"])
+                _inline_error(errors, "data_path", st)
+
+
+def _inline_error(errors: dict[str, str], name: str, where) -> None:
+    if name in errors:
+        where.error(errors[name], icon=":material/error:")
+
+
+def field_widget(name: str) -> None:
+    key, help_text, want = f"f_{name}", HELP.get(name), FIELD_TYPES[name]
+    kw = dict(key=key, help=help_text, persist_state="session")
+    if name in CHOICES:
+        st.selectbox(name, CHOICES[name], **kw)
+    elif want is bool:
+        st.toggle(name, **kw)
+    elif want is int:
+        st.number_input(name, step=1, **kw)
+    elif want is float:
+        st.number_input(name, step=STEPS.get(name, 0.01), format="%g", **kw)
+    else:
+        st.text_input(name, **kw)
+
+
+def _model_notes(values: dict[str, Any]) -> None:
+    arch = values["architecture"]
+    if arch in C.CONDITIONAL_ONLY:
+        st.caption(f"{arch} is always conditional: it learns one generator for all ten classes.")
+    if values["dataset"] != "custom" and values["dataset"] == "fashion_mnist":
+        st.caption("Fashion-MNIST: ten clothing classes instead of digits.")
+
+
+def start_button(cfg: RunConfig | None, errors: dict[str, str]) -> None:
+    st.divider()
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    clicked = c1.button("Start training", type="primary", icon=":material/play_arrow:",
+                        disabled=cfg is None, key="start_training")
+    if cfg is None:
+        c2.warning(f"Fix {len(errors)} setting(s) marked above to start.")
+        return
+    c2.caption(f"{cfg.architecture} on {cfg.dataset}, {cfg.steps or cfg.epochs} "
+               f"{'steps' if cfg.steps else 'epochs'}, batch {cfg.batch_size}: runs as its own process; "
+               "several runs can train at once.")
+    if clicked:
+        launch(cfg)
+
+
+def launch(cfg: RunConfig) -> None:
+    try:
+        if cfg.dataset == "custom":
+            with st.spinner("Checking the dataset…"):
+                load_for_config(cfg)
+        run = launcher.start(common.store(), cfg)
+    except (DataError, RunError, ConfigError) as e:
+        st.error(f"Cannot start: {e}")
+        return
+    except OSError as e:
+        st.error(f"Cannot start: could not write the run directory ({e.strerror or e}).")
+        return
+    go("monitor", run.id)
+

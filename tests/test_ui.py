@@ -1,0 +1,417 @@
+"""Every dashboard page driven by Streamlit's AppTest: empty state, a run with metrics and samples,
+a failed run, a damaged run, invalid hyperparameters, and the controls that start and stop things."""
+from __future__ import annotations
+
+import os
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gandash.config import make_config
+from gandash.images import png_bytes, to_grid_image
+from gandash.runs import RowWriter, RunStore
+from tests.conftest import tiny
+
+COLUMNS = ["step", "epoch", "wall_time", "time", "images_per_sec", "d_loss", "g_loss", "d_real", "d_fake",
+           "d_acc_real", "d_acc_fake"]
+
+
+def _script(page: str) -> None:
+    from gandash.ui.nav import main
+
+    main(page)
+
+
+def app(page: str, runs_dir, *, run: str | None = None, timeout: float = 60) -> AppTest:
+    os.environ["GANDASH_RUNS_DIR"] = str(runs_dir)
+    at = AppTest.from_function(_script, kwargs={"page": page}, default_timeout=timeout)
+    if run is not None:
+        at.query_params["run"] = run
+    return at.run()
+
+
+def texts(at: AppTest, kind: str = "markdown") -> str:
+    return "\n".join(str(e.value) for e in getattr(at, kind))
+
+
+def written_run(store: RunStore, state: str = "finished", steps: int = 50, **status) -> str:
+    """A run directory written directly (no training): config, metrics, samples, log, status."""
+    run = store.create(make_config("fast", {"name": f"{state} run", "steps": steps}))
+    writer = RowWriter(run.metrics_path, COLUMNS)
+    for s in range(10, steps + 1, 10):
+        writer.write({"step": s, "epoch": s / 900, "wall_time": s / 10, "time": time.time(), "images_per_sec": 640.0,
+                      "d_loss": 1.3 - s / 1000, "g_loss": 0.7 + s / 1000, "d_real": 0.6, "d_fake": 0.4,
+                      "d_acc_real": 0.8, "d_acc_fake": 0.7})
+    writer.close()
+    rng = np.random.default_rng(0)
+    for s in (0, steps // 2, steps):
+        grid = to_grid_image(rng.integers(0, 255, (64, 28, 28), dtype=np.uint8), 8)
+        run.sample_path(s).parent.mkdir(exist_ok=True)
+        run.sample_path(s).write_bytes(png_bytes(grid))
+    run.log_path.write_text("run started\nstep 50 d_loss 1.25\n")
+    run.write_status(state=state, step=steps, total=steps, images_per_sec=640.0, wall_time=5.0, **status)
+    return run.id
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One real 4-step DCGAN run and one 4-step AC-GAN run (generators for Explore)."""
+    from gandash.train import train
+
+    store = RunStore(tmp_path_factory.mktemp("trained") / "runs")
+    ids = {}
+    for arch in ("dcgan", "acgan"):
+        run = store.create(tiny("fast", architecture=arch, steps=4, name=f"tiny {arch}"))
+        assert train(run, install_signal_handlers=False) == "finished"
+        ids[arch] = run.id
+    return store, ids
+
+
+@pytest.fixture
+def runs(store):
+    """A store with a finished run, a failed run and a run whose config.json is garbage."""
+    ok = written_run(store)
+    failed = written_run(store, "failed", steps=20, error="ValueError: boom in the data pipeline")
+    broken = written_run(store)
+    (store.root / broken / "config.json").write_text("{not json")
+    return store, SimpleNamespace(ok=ok, failed=failed, broken=broken)
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    """launcher.start/stop/resume recorded instead of starting processes."""
+    from gandash import launcher
+
+    calls = []
+
+    def start(store, cfg):
+        run = store.create(cfg)
+        calls.append(("start", run.id, cfg))
+        return run
+
+    monkeypatch.setattr(launcher, "start", start)
+    monkeypatch.setattr(launcher, "stop", lambda run, wait=0.0: calls.append(("stop", run.id)) or "running")
+    monkeypatch.setattr(launcher, "resume", lambda run: calls.append(("resume", run.id)) or 1)
+    return calls
+
+
+# -- empty state ------------------------------------------------------------------------
+@pytest.mark.parametrize("page", ["runs", "train", "monitor", "explore", "compare"])
+def test_every_page_works_with_no_runs(page, store):
+    at = app(page, store.root)
+    assert not at.exception
+    assert not at.error
+
+
+def test_start_screen_offers_the_fast_preset(store, fake_launch):
+    at = app("runs", store.root)
+    assert "No runs yet" in texts(at)
+    next(b for b in at.button if b.label == "Start the fast preset").click()
+    at.run()
+    assert fake_launch and fake_launch[0][0] == "start" and fake_launch[0][2].architecture == "dcgan"
+    assert at.title[0].value == "Monitor"
+    assert at.query_params["run"] == fake_launch[0][1]
+
+
+# -- runs -------------------------------------------------------------------------------
+def test_runs_page_lists_states_errors_and_damaged_runs(runs):
+    store, ids = runs
+    at = app("runs", store.root)
+    assert not at.exception
+    errors = texts(at, "error")
+    assert f"failed at step 20: ValueError: boom in the data pipeline" in errors
+    assert "config.json is missing or not valid JSON" in errors
+    md = texts(at)
+    assert "finished run" in md and "failed run" in md
+    assert len(at.get("image")) >= 2  # thumbnails of the last grids
+    labels = [b.label for b in at.button]
+    assert "Resume" in labels and "Delete" in labels and "Duplicate…" in labels
+
+
+def test_delete_asks_for_confirmation(runs):
+    store, ids = runs
+    at = app("runs", store.root)
+    next(b for b in at.button if b.key == f"del_{ids.failed}").click()
+    at.run()
+    assert (store.root / ids.failed).exists()  # nothing deleted before confirming
+    at.button(key="confirm_delete").click()
+    at.run()
+    assert not (store.root / ids.failed).exists()
+    assert f"Deleted {ids.failed}" in texts(at, "success")
+
+
+def test_resume_and_duplicate(runs, fake_launch):
+    store, ids = runs
+    at = app("runs", store.root)
+    at.button(key=f"resume_{ids.failed}").click()
+    at.run()
+    assert ("resume", ids.failed) in fake_launch
+    at.button(key=f"dup_{ids.ok}").click()
+    at.run()
+    assert at.title[0].value == "Train a GAN"
+    assert at.text_input(key="f_name").value == "finished run (copy)"
+    assert at.number_input(key="f_steps").value == 50
+
+
+def test_fifty_runs_are_paginated(store):
+    for _ in range(50):
+        store.create(make_config("fast"))
+    at = app("runs", store.root)
+    assert not at.exception
+    assert at.number_input(key="runs_page_no").max == 3
+    assert sum(1 for b in at.button if b.label == "Monitor") == 20
+
+
+# -- train ------------------------------------------------------------------------------
+def test_train_page_every_field_grouped_with_help(store):
+    from gandash.config import HELP
+
+    at = app("train", store.root)
+    assert [e.label for e in at.expander] == ["Data and model", "Optimisation", "Stabilisation tricks", "Schedule"]
+    widgets = {w.key: w for kind in ("selectbox", "number_input", "toggle", "text_input")
+               for w in getattr(at, kind) if w.key and w.key.startswith("f_")}
+    for name in ("latent_dim", "g_lr", "d_beta2", "label_flip", "d_steps", "sample_every", "jit_compile"):
+        assert widgets[f"f_{name}"].help == HELP[name]
+    assert at.button(key="start_training").disabled is False
+
+
+def test_conditional_options_only_where_they_apply(store):
+    at = app("train", store.root)
+    keys = lambda: {w.key for kind in ("selectbox", "number_input", "toggle") for w in getattr(at, kind)}  # noqa: E731
+    assert {"f_conditional", "f_gp_weight", "f_label_encoding"}.isdisjoint(keys())
+    at.selectbox(key="f_architecture").select("wgan-gp").run()
+    assert {"f_conditional", "f_gp_weight"} <= keys() and "f_label_encoding" not in keys()
+    assert "f_label_flip" not in keys()
+    at.toggle(key="f_conditional").set_value(True).run()
+    assert "f_label_encoding" in keys()
+    at.selectbox(key="f_architecture").select("acgan").run()
+    assert "f_label_encoding" in keys() and "f_conditional" not in keys()
+
+
+def test_invalid_values_shown_inline_and_start_disabled(store, fake_launch):
+    at = app("train", store.root)
+    at.number_input(key="f_g_lr").set_value(0.0).run()
+    at.number_input(key="f_batch_size").set_value(0).run()
+    errors = texts(at, "error")
+    assert "g_lr: 0.0 is not allowed; expected a number in (0, 10]" in errors
+    assert "batch_size: 0 is not allowed" in errors
+    assert at.button(key="start_training").disabled  # and AppTest, like a browser, cannot click it
+    assert not fake_launch and not store.list()
+    at.number_input(key="f_g_lr").set_value(0.0002).run()
+    at.number_input(key="f_batch_size").set_value(32).run()
+    assert not at.error and not at.button(key="start_training").disabled
+
+
+def test_cross_field_rule_names_the_field(store):
+    at = app("train", store.root)
+    at.selectbox(key="train_preset").select("dcgan-tricks").run()
+    at.number_input(key="f_label_noise").set_value(0.5).run()
+    assert "label_noise: 0.5 is not allowed" in texts(at, "error")
+
+
+def test_preset_fills_the_form_and_start_opens_monitor(store, fake_launch):
+    at = app("train", store.root)
+    at.selectbox(key="train_preset").select("wgan-gp").run()
+    assert at.selectbox(key="f_architecture").value == "wgan-gp"
+    assert at.number_input(key="f_d_steps").value == 5
+    at.number_input(key="f_steps").set_value(40).run()
+    at.text_input(key="f_name").input("demo").run()
+    at.button(key="start_training").click().run()
+    kind, run_id, cfg = fake_launch[0]
+    assert (cfg.architecture, cfg.steps, cfg.d_steps, cfg.gp_weight, cfg.name) == ("wgan-gp", 40, 5, 10.0, "demo")
+    assert at.title[0].value == "Monitor" and at.query_params["run"] == run_id
+
+
+def test_custom_dataset_needs_an_upload(store):
+    at = app("train", store.root)
+    at.selectbox(key="f_dataset").select("custom").run()
+    assert "data_path" in texts(at, "error")
+    assert at.button(key="start_training").disabled
+
+
+# -- uploads (the saving and checking behind the upload widget) ------------------------------
+class Upload:
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data, self.size, self.file_id = name, data, len(data), name
+
+    def getbuffer(self):
+        return memoryview(self._data)
+
+
+def _npz(**arrays) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_uploads_saved_only_inside_the_runs_root(store, monkeypatch):
+    from gandash.data import DataError, load_custom
+    from gandash.ui import upload
+
+    monkeypatch.setenv("GANDASH_RUNS_DIR", str(store.root))
+    path = upload._save([Upload("../../evil.npz", _npz(images=np.zeros((3, 28, 28), np.uint8)))])
+    assert path.parent == (store.root / "_uploads").resolve() and "evil" not in path.name
+    assert len(load_custom(path, 28)) == 3
+    folder = upload._save([Upload("a.png", png_bytes(to_grid_image(np.zeros((1, 28, 28), np.uint8), 1)))] * 2)
+    assert sorted(p.name for p in folder.iterdir()) == ["000000.png", "000001.png"]
+    with pytest.raises(DataError, match="only .npz files or PNG/JPEG"):
+        upload._save([Upload("x.sh", b"#!/bin/sh")])
+    with pytest.raises(DataError, match="not both"):
+        upload._save([Upload("a.npz", b""), Upload("b.png", b"")])
+    bad = upload._save([Upload("bad.npz", _npz(pixels=np.zeros(3)))])
+    with pytest.raises(DataError, match="no 'images' array"):
+        load_custom(bad, 28)
+    assert store.list() == []  # uploads never look like runs
+
+
+# -- monitor ----------------------------------------------------------------------------
+def test_monitor_shows_curves_grid_timelapse_and_log(runs):
+    store, ids = runs
+    at = app("monitor", store.root, run=ids.ok)
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("image")) >= 2  # latest grid + time-lapse frame
+    assert at.select_slider(key=f"tl_{ids.ok}").value == 50
+    labels = [b.label for b in at.get("download_button")]
+    assert any("PNG" in lbl for lbl in labels) and any("GIF" in lbl for lbl in labels)
+    assert "step 50 d_loss" in texts(at, "code")
+    at.select_slider(key=f"tl_{ids.ok}").set_value(25).run()
+    assert not at.exception and at.select_slider(key=f"tl_{ids.ok}").value == 25
+
+
+def test_monitor_failed_run_shows_error_and_step(runs):
+    store, ids = runs
+    at = app("monitor", store.root, run=ids.failed)
+    assert "failed at step 20: ValueError: boom in the data pipeline" in texts(at, "error")
+    assert any(b.label == "Resume" for b in at.button)
+
+
+def test_monitor_damaged_run_still_opens(runs):
+    store, ids = runs
+    at = app("monitor", store.root, run=ids.broken)
+    assert not at.exception
+    assert "config.json is missing or not valid JSON" in texts(at, "error")
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "x\x00y", "run;rm -rf ~", "no-such-run-here"])
+def test_run_ids_from_the_url_go_through_the_store(runs, bad):
+    store, ids = runs
+    at = app("monitor", store.root, run=bad)
+    assert not at.exception
+    assert "cannot be opened" in texts(at, "error")
+    assert at.selectbox(key="pick_run").value in {ids.ok, ids.failed, ids.broken}
+
+
+def test_stop_a_running_run(store, fake_launch):
+    run_id = written_run(store, "running", pid=os.getpid())
+    at = app("monitor", store.root, run=run_id)
+    at.button(key="monitor_stop").click().run()
+    assert ("stop", run_id) in fake_launch
+    assert "Stop requested" in texts(at, "success")
+
+
+def test_quality_panel_without_evaluator_says_how_to_get_metrics(runs, monkeypatch):
+    from gandash.ui import common
+
+    store, ids = runs
+    monkeypatch.setattr(common, "evaluator", lambda: None)
+    at = app("monitor", store.root, run=ids.ok)
+    info = texts(at, "info")
+    assert "Quality metrics are not available yet" in info and "eval_every" in info
+
+
+def test_quality_panel_offers_to_train_a_missing_evaluator(runs, monkeypatch):
+    from gandash.ui import common
+
+    store, ids = runs
+    started = []
+    fake = SimpleNamespace(evaluator_status=lambda ds, root: {"state": "missing", "accuracy": None, "error": ""},
+                           start_evaluator_training=lambda ds, root: started.append(ds) or 4242)
+    monkeypatch.setattr(common, "evaluator", lambda: fake)
+    at = app("monitor", store.root, run=ids.ok)
+    at.button(key=f"train_eval_{ids.ok}").click().run()
+    assert started == ["mnist"] and "process 4242" in texts(at, "success")
+
+
+# -- explore ----------------------------------------------------------------------------
+def test_explore_unconditional(trained):
+    store, ids = trained
+    at = app("explore", store.root, run=ids["dcgan"])
+    assert not at.exception and not at.error
+    assert [t.label for t in at.tabs] == ["Samples", "Interpolation", "Per digit", "Latent walk"]
+    n_images = len(at.get("image"))
+    at.slider(key="ip_steps").set_value(5).run()
+    at.radio(key="ip_method").set_value("lerp").run()
+    assert not at.exception and len(at.get("image")) == n_images
+    before = at.number_input(key="ip_seed").value
+    at.button(key="ip_seed_roll").click().run()
+    assert at.number_input(key="ip_seed").value != before or before != 0
+    at.slider(key="wk_alpha").set_value(2.0).run()
+    assert not at.exception
+
+
+def test_explore_conditional_digits_and_morph(trained):
+    store, ids = trained
+    at = app("explore", store.root, run=ids["acgan"])
+    assert not at.exception and not at.error
+    assert at.selectbox(key="mo_a").value == 1
+    at.slider(key="mo_steps").set_value(4).run()
+    at.number_input(key="dg_n").set_value(3).run()
+    assert not at.exception and not at.error
+
+
+def test_explore_run_without_generator(runs):
+    store, ids = runs
+    at = app("explore", store.root, run=ids.ok)
+    assert "has not saved a generator yet" in texts(at, "info")
+
+
+def test_explore_damaged_generator_is_a_clear_error(runs):
+    store, ids = runs
+    (store.root / ids.ok / "generator.keras").write_bytes(b"PK\x03\x04 truncated")
+    at = app("explore", store.root, run=ids.ok)
+    assert not at.exception
+    assert "cannot be loaded" in texts(at, "error")
+
+
+# -- compare ----------------------------------------------------------------------------
+def test_compare_overlays_and_grids(runs):
+    store, ids = runs
+    at = app("compare", store.root)
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 2
+    at.selectbox(key="cmp_metric").select("g_loss").run()
+    assert not at.exception
+
+
+def test_compare_table_marks_the_best_value(runs):
+    store, ids = runs
+    for run_id, fd in ((ids.ok, 12.0), (ids.failed, 30.0)):
+        row = {"step": 50, "n": 1000, "fd": fd, "classifier_score": 40.0 - fd}
+        w = RowWriter(store.root / run_id / "eval.csv", list(row))
+        w.write(row)
+        w.close()
+    at = app("compare", store.root)
+    df = at.dataframe[0].value
+    assert {i.split(" (")[0] for i in df.index} == {"finished run", "failed run"}
+    assert {"Fréchet distance", "classifier score", "step"} <= set(df.columns)
+
+
+# -- presentation mode ---------------------------------------------------------------------
+def test_presentation_mode_survives_reruns_and_hides_editing(runs):
+    store, ids = runs
+    at = app("monitor", store.root, run=ids.failed)
+    at.toggle(key="present").set_value(True).run()
+    assert at.toggle(key="present").value
+    assert not any(b.label in ("Stop", "Resume") for b in at.button)
+    at.run()
+    assert at.toggle(key="present").value
+    train = app("train", store.root)
+    train.toggle(key="present").set_value(True).run()
+    assert "Presentation mode hides the training controls" in texts(train, "info")
+    assert not [w for w in train.number_input if w.key and w.key.startswith("f_")]
