@@ -93,8 +93,21 @@ class GAN(keras.Model):
             "d_acc_fake": tf.reduce_mean(tf.cast(p_fake < 0.5, tf.float32)),
         }
 
+    def discriminate_both(self, real, fake, labels, fake_labels):
+        """D on real and fake in one call (one larger batch is faster; D has no batch norm)."""
+        n = tf.shape(real)[0]
+        out = self.discriminate(tf.concat([real, fake], 0), tf.concat([labels, fake_labels], 0),
+                                training=True)
+        return tf.nest.map_structure(lambda t: t[:n], out), tf.nest.map_structure(lambda t: t[n:], out)
+
     # -- one compiled step ----------------------------------------------------
     def train_step(self, data):
+        """``d_steps`` discriminator updates, then one generator update.
+
+        As in the PyTorch DCGAN example, the generator step reuses the fake batch of
+        the last discriminator step: its forward pass is recorded on ``g_tape`` and
+        the tape is re-entered for D(G(z)), which saves one generator pass per step.
+        """
         real, labels = data
         labels = tf.reshape(tf.cast(labels, "int32"), (-1, 1))
         n = tf.shape(real)[0]
@@ -102,20 +115,19 @@ class GAN(keras.Model):
         g_vars = self.generator.trainable_weights
         for _ in range(self.d_steps):
             fake_labels = self.sample_labels(n)
-            fake = self.generate(self.sample_z(n), fake_labels, training=True)
+            z = self.sample_z(n)
+            g_tape = tf.GradientTape()
+            with g_tape:
+                fake = self.generate(z, fake_labels, training=True)
             with tf.GradientTape() as tape:
-                real_out = self.discriminate(real, labels, training=True)
-                fake_out = self.discriminate(fake, fake_labels, training=True)
+                real_out, fake_out = self.discriminate_both(real, fake, labels, fake_labels)
                 d_loss, logs = self.d_loss(real, fake, labels, fake_labels, real_out, fake_out)
             self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
 
-        fake_labels = self.sample_labels(n)
-        z = self.sample_z(n)
-        with tf.GradientTape() as tape:
-            fake_out = self.discriminate(self.generate(z, fake_labels, training=True), fake_labels,
-                                         training=True)
+        with g_tape:
+            fake_out = self.discriminate(fake, fake_labels, training=True)
             g_loss, g_logs = self.g_loss(fake_out, fake_labels)
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
 
         logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs}
         for name, value in logs.items():

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from gandash.config import ConfigError, make_config
 from gandash.data import DataError
+from gandash.evaluator import EvalError
 from gandash.runs import Run, RunError, RunStore
 from gandash.sampling import SamplingError
 
-USER_ERRORS = (ConfigError, DataError, RunError, SamplingError)
+USER_ERRORS = (ConfigError, DataError, RunError, SamplingError, EvalError)
 
 
 class UserError(Exception):

@@ -43,8 +43,9 @@ def render() -> None:
         st.error(f"The generator of run {run.id} cannot be loaded: {e}")
         return
     step = int(run.status().get("step") or 0)
-    st.caption(f"{cfg.architecture} on {cfg.dataset}, latent {cfg.latent_dim}-d {cfg.latent_dist}; "
-               f"latest checkpoint (run at step {step:,}). A newer checkpoint is picked up automatically.")
+    st.caption(f"{cfg.architecture} on {cfg.dataset}, latent {cfg.latent_dim}-d {cfg.latent_dist}. "
+               f"Generator of the latest checkpoint (the run is at step {step:,}); "
+               "a newer checkpoint is picked up automatically.")
     tabs = st.tabs(["Samples", "Interpolation", "Per digit", "Latent walk"])
     with tabs[0]:
         samples_tab(gen, cfg, run)

@@ -131,28 +131,44 @@ def timelapse(run: Run) -> None:
     if not steps:
         st.info("The trainer saves a grid every `sample_every` steps; none yet.")
         return
-    step = steps[0] if len(steps) == 1 else st.select_slider(
-        "Step", steps, value=steps[-1], key=f"tl_{run.id}", format_func=lambda s: f"{s:,}")
-    img = common.read_png(run.sample_path(step))
-    common.show_image(img, caption=f"step {step:,}")
-    scale = common.image_scale()
-    c1, c2 = st.columns(2)
-    if img is not None:
-        c1.download_button("Download this grid (PNG)", png_bytes(common.styled(img, scale)),
-                           file_name=f"{run.id}-step{step}.png", mime="image/png", icon=":material/download:")
-    frames = steps if len(steps) <= MAX_GIF_FRAMES else steps[:: -(-len(steps) // MAX_GIF_FRAMES)] + [steps[-1]]
-    invert = common.dark_on_light()
+    key, last_key = f"tl_{run.id}", f"tl_last_{run.id}"
+    if st.session_state.get(key) in (None, st.session_state.get(last_key)) or st.session_state[key] not in steps:
+        st.session_state[key] = steps[-1]  # follow new grids unless the user moved the slider back
+    st.session_state[last_key] = steps[-1]
+    left, right = st.columns([1, 1] if common.presenting() else [2, 3])
+    with right:
+        step = steps[0] if len(steps) == 1 else st.select_slider(
+            "Step", steps, key=key, format_func=lambda s: f"{s:,}")
+        frames = steps if len(steps) <= MAX_GIF_FRAMES else steps[:: -(-len(steps) // MAX_GIF_FRAMES)]
+        if frames[-1] != steps[-1]:
+            frames.append(steps[-1])
+        img = common.read_png(run.sample_path(step))
+        scale = common.image_scale()
+        if img is not None:
+            st.download_button("Download this grid (PNG)", png_bytes(common.styled(img, scale)),
+                               file_name=f"{run.id}-step{step}.png", mime="image/png", icon=":material/download:")
+        gif = _gif_maker(run, frames, scale, common.dark_on_light())
+        st.download_button(f"Download the training as a GIF ({len(frames)} frames)", gif,
+                           file_name=f"{run.id}-training.gif", mime="image/gif", icon=":material/movie:")
+        play = st.toggle("Play the training as an animation", key=f"tl_play_{run.id}")
+    with left:
+        if play:
+            with st.spinner("Making the animation…"):
+                st.image(gif(), caption=f"steps {frames[0]:,} … {frames[-1]:,}")
+        else:
+            common.show_image(img, caption=f"step {step:,}")
 
-    def make_gif() -> bytes:
-        imgs = [common.read_png(run.sample_path(s)) for s in frames]
-        imgs = [i for i in imgs if i is not None]
-        if invert:
-            from PIL import ImageOps
 
-            imgs = [ImageOps.invert(i) for i in imgs]
+def _gif_maker(run: Run, frames: list[int], scale: int, invert: bool):
+    """A callable building the GIF only when asked (a download click or the animation toggle)."""
+
+    def make() -> bytes:
+        from PIL import ImageOps
+
         from gandash.images import upscale
 
+        imgs = [common.read_png(run.sample_path(s)) for s in frames]
+        imgs = [ImageOps.invert(i) if invert else i for i in imgs if i is not None]
         return gif_bytes([upscale(i, scale) for i in imgs], duration_ms=150)
 
-    c2.download_button(f"Download the training as a GIF ({len(frames)} frames)", make_gif,
-                       file_name=f"{run.id}-training.gif", mime="image/gif", icon=":material/movie:")
+    return make

@@ -94,7 +94,8 @@ def run_row(run: Run) -> None:
             title = (cfg.name if cfg and cfg.name else run.id)
             st.markdown(f"**{title}** {common.state_badge(status)}")
             if cfg:
-                st.caption(f"{cfg.architecture} · {cfg.dataset} · batch {cfg.batch_size} · `{run.id}`")
+                ident = f" · `{run.id}`" if cfg.name else ""
+                st.caption(f"{cfg.architecture} · {cfg.dataset} · batch {cfg.batch_size}{ident}")
             frac, text = common.progress(status)
             ips = status.get("images_per_sec")
             eta = common.eta_seconds(status, cfg.batch_size if cfg else 1)
