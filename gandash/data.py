@@ -122,6 +122,8 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
 
 
 def _load_npz(p: Path, size: int) -> Dataset:
+    if p.stat().st_size > MAX_CUSTOM_BYTES:
+        raise DataError(f"{p.name}: too large ({p.stat().st_size / 2**30:.1f} GiB; at most 1 GiB)")
     try:
         with np.load(p, allow_pickle=False) as d:
             if "images" not in d.files:

@@ -157,6 +157,12 @@ class Run:
         return "\n".join(text.splitlines()[-lines:])
 
     # -- writers ------------------------------------------------------------
+    def remove_temp_files(self) -> None:
+        """Delete temp files a killed writer left behind (they are never read)."""
+        for pattern in (".*.tmp", ".generator.*.keras", "samples/.*.tmp"):
+            for p in self.dir.glob(pattern):
+                p.unlink(missing_ok=True)
+
     def write_status(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into status.json (atomic replace) and return it."""
         data = read_json(self.status_path) or {}

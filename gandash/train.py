@@ -214,6 +214,7 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    run.remove_temp_files()
     status = StatusWriter(run)
     status.update(state="running", pid=os.getpid(), host=socket.gethostname(),
                   started=time.time(), error="")
@@ -259,8 +260,9 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
     except BaseException as e:  # noqa: BLE001 - every failure is reported in status.json
         traceback.print_exc()
         msg = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-        if isinstance(e, OSError) and e.errno == 28:
-            msg = f"disk full while writing the run directory ({msg}); the last checkpoint is kept"
+        if isinstance(e, OSError) and e.errno in (28, 30, 13):
+            why = {28: "disk full", 30: "read-only file system", 13: "permission denied"}[e.errno]
+            msg = f"{why} while writing the run directory ({msg}); the last checkpoint is kept"
         status.update(state="failed", error=msg, finished=time.time())
         if isinstance(e, KeyboardInterrupt):
             raise

@@ -1,0 +1,192 @@
+"""Faults: kill -9 soak, disk full, corrupt files, concurrent trainers, hostile input."""
+import errno
+import os
+import random
+import signal
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import tiny
+from gandash.data import DataError, load_custom
+from gandash.runs import RunStore, read_json
+from gandash.sampling import SamplingError, load_generator
+from gandash.train import load_checkpoint, train
+from test_cli import TINY, cli, wait_for
+
+
+@pytest.mark.slow
+def test_kill_soak_20_random_kills(tmp_path):
+    """SIGKILL a detached trainer at 20 random moments; it always resumes cleanly."""
+    rng = random.Random(1234)
+    out = cli(tmp_path, "train", "--detach", "--set", "steps=400", "--set", "log_every=2",
+              "--set", "checkpoint_every=4", "--set", "sample_every=2", *TINY)
+    run = RunStore(tmp_path).get(out.stdout.strip())
+    kills = 0
+    while kills < 20:
+        st = wait_for(run, lambda s: s["state"] != "queued" and (s.get("step", 0) > 0 or s["state"] != "running"))
+        if st["state"] == "finished":
+            break
+        time.sleep(rng.uniform(0.0, 1.5))  # anywhere: in a step, a sample write, a checkpoint write
+        st = run.status()
+        if st["state"] != "running":
+            break
+        os.kill(st["pid"], signal.SIGKILL)
+        kills += 1
+        wait_for(run, lambda s: s["state"] == "stopped", timeout=30)
+        cli(tmp_path, "resume", run.id)
+    if run.status()["state"] != "finished":
+        wait_for(run, lambda s: s["state"] == "finished", timeout=600)
+    print(f"\nkill soak: {kills} kills survived, finished at step {run.status()['step']}")
+    assert kills == 20, "the run finished before 20 kills: make it longer"
+    steps = [int(r["step"]) for r in run.metrics()]
+    assert steps == list(range(2, 402, 2))  # strictly increasing, no gap, no repeat
+    for step in run.sample_steps():
+        Image.open(run.sample_path(step)).load()
+    load_generator(run.generator_path)
+    assert read_json(run.status_path)["state"] == "finished"
+    assert not list(run.dir.glob(".*"))  # no temp files left
+
+
+def test_disk_full_during_checkpoint_keeps_previous_checkpoint(store, monkeypatch):
+    import gandash.train as train_mod
+
+    real_write = train_mod.atomic_write_bytes
+    calls = {"n": 0}
+
+    def failing_write(path, data):
+        if path.name == "checkpoint.npz":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(train_mod, "atomic_write_bytes", failing_write)
+    cfg = tiny(steps=6, checkpoint_every=2)
+    run = store.create(cfg)
+    assert train(run, install_signal_handlers=False) == "failed"
+    st = run.status()
+    assert "disk full" in st["error"] and "last checkpoint is kept" in st["error"]
+    from gandash.algorithms import build_gan
+    assert load_checkpoint(run, build_gan(cfg))[0] == 2
+
+
+def test_read_only_metrics_file_fails_clearly(store, monkeypatch):
+    from gandash import runs
+
+    def read_only(self, row):
+        raise OSError(errno.EROFS, "Read-only file system", str(self.path))
+
+    monkeypatch.setattr(runs.RowWriter, "write", read_only)
+    run = store.create(tiny())
+    assert train(run, install_signal_handlers=False) == "failed"
+    assert "read-only file system" in run.status()["error"]
+
+
+def test_corrupt_runs_do_not_hide_the_others(tmp_path):
+    """Damage one run's every file in turn; the others still list and open."""
+    good_id = cli(tmp_path, "train", "--set", "steps=2", "--set", "log_every=1",
+                  "--set", "checkpoint_every=1", *TINY).stdout.split()[-1]
+    store = RunStore(tmp_path)
+    bad = store.create(tiny())
+    bad.config_path.write_text("garbage{")
+    bad.status_path.write_text('{"state": "runni')
+    bad.metrics_path.write_text("step,d_loss\n1,0.5\nxx,yy,zz\n3,0.4\n")
+    bad.generator_path.write_bytes(store.get(good_id).generator_path.read_bytes()[:1000])
+    listing = cli(tmp_path, "runs", "--json").stdout
+    assert good_id in listing and bad.id in listing and "config.json" in listing
+    assert "failed" in cli(tmp_path, "runs").stdout
+    assert [r["step"] for r in bad.metrics()] == [1, 3]
+    assert bad.sample_steps() == []
+    with pytest.raises(SamplingError, match="cannot load generator.keras"):
+        load_generator(bad.generator_path)
+    proc = cli(tmp_path, "sample", bad.id, "--n", "2", "--out", str(tmp_path / "x.npz"), check=False)
+    assert proc.returncode == 2 and "config.json" in proc.stderr
+    cli(tmp_path, "sample", good_id, "--n", "2", "--out", str(tmp_path / "y.npz"))
+
+
+def test_lambda_layer_model_is_refused_by_safe_mode(tmp_path):
+    import keras
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2)(inp))
+    path = tmp_path / "generator.keras"
+    model.save(path)
+    with pytest.raises(SamplingError, match="cannot load"):
+        load_generator(path)
+
+
+@pytest.mark.slow
+def test_three_trainers_at_once(tmp_path):
+    ids = []
+    for arch in ("dcgan", "mlp", "cgan"):
+        ids.append(cli(tmp_path, "train", "--detach", "--set", f"architecture={arch}", "--set", "steps=40",
+                       "--set", "log_every=5", "--set", "checkpoint_every=10", *TINY).stdout.strip())
+    store = RunStore(tmp_path)
+    runs = [store.get(i) for i in ids]
+    for _ in range(50):  # the dashboard polls while they write
+        for r in store.list():
+            r.status(), r.metrics(), r.sample_steps()
+        time.sleep(0.05)
+    for r in runs:
+        wait_for(r, lambda s: s["state"] == "finished")
+    speeds = []
+    for r in runs:
+        assert [int(x["step"]) for x in r.metrics()] == list(range(5, 45, 5))
+        assert r.config().architecture in r.id
+        assert sorted(p.name for p in r.dir.iterdir()) == sorted(
+            ["checkpoint.npz", "config.json", "generator.keras", "metrics.csv", "samples", "status.json",
+             "train.log"])
+        speeds.append(np.median([x["images_per_sec"] for x in r.metrics()[1:]]))
+    print("\nthree trainers at once, images/s:", [round(s) for s in speeds])
+
+
+def _write_png(path, size):
+    Image.fromarray(np.full((size, size), 200, np.uint8)).save(path)
+
+
+def test_bad_datasets_are_refused_with_one_clear_message(tmp_path):
+    cases = {}
+    np.savez(tmp_path / "wrongkeys.npz", x=np.zeros((3, 28, 28), np.uint8))
+    cases["wrongkeys.npz"] = "no 'images' array"
+    np.savez(tmp_path / "strings.npz", images=np.array([["a"] * 28] * 28 * 3).reshape(3, 28, 28))
+    cases["strings.npz"] = "must be numbers"
+    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 28, 28), np.uint8))
+    cases["empty.npz"] = "no images"
+    np.savez(tmp_path / "flat.npz", images=np.zeros((10,), np.uint8))
+    cases["flat.npz"] = "shape"
+    np.savez(tmp_path / "nan.npz", images=np.full((2, 28, 28), np.nan, np.float32))
+    cases["nan.npz"] = "NaN"
+    np.savez(tmp_path / "badlabels.npz", images=np.zeros((2, 28, 28), np.uint8), labels=np.array([3, 12]))
+    cases["badlabels.npz"] = "labels"
+    (tmp_path / "notzip.npz").write_bytes(b"hello, not a zip")
+    cases["notzip.npz"] = "not a readable .npz"
+    with open(tmp_path / "huge.npz", "wb") as f:  # a 2 GiB upload (sparse file)
+        f.truncate(2 << 30)
+    cases["huge.npz"] = "too large"
+    (tmp_path / "emptydir").mkdir()
+    cases["emptydir"] = "no PNG or JPEG"
+    (tmp_path / "fakeimgs").mkdir()
+    (tmp_path / "fakeimgs" / "a.png").write_text("not an image")
+    cases["fakeimgs"] = "not a readable image"
+    cases["data.csv"] = "expected an .npz"
+    for name, message in cases.items():
+        with pytest.raises(DataError, match=message):
+            load_custom(tmp_path / name, 28)
+
+
+def test_mixed_size_images_are_resized_to_the_model_size(tmp_path):
+    for i, size in enumerate((20, 28, 50)):
+        _write_png(tmp_path / f"{i}.png", size)
+    ds = load_custom(tmp_path, 32)
+    assert ds.images.shape == (3, 32, 32) and ds.labels is None
+
+
+@pytest.mark.parametrize("digit", ["12", "-1"])
+def test_digit_out_of_range(tmp_path, digit):
+    run_id = cli(tmp_path, "train", "--set", "architecture=cgan", "--set", "steps=1", "--set", "log_every=1",
+                 "--set", "checkpoint_every=1", *TINY).stdout.split()[-1]
+    proc = cli(tmp_path, "sample", run_id, "--digit", digit, "--out", str(tmp_path / "d.npz"), check=False)
+    assert proc.returncode == 2 and "digit must be from 0 to 9" in proc.stderr
