@@ -415,3 +415,87 @@ def test_presentation_mode_survives_reruns_and_hides_editing(runs):
     train.toggle(key="present").set_value(True).run()
     assert "Presentation mode hides the training controls" in texts(train, "info")
     assert not [w for w in train.number_input if w.key and w.key.startswith("f_")]
+
+
+def test_quality_panel_evaluate_now_then_curves_and_histogram(runs, monkeypatch):
+    from gandash.ui import common
+
+    store, ids = runs
+
+    def evaluate_run(run, n):
+        row = {"step": 50, "n": n, "fd": 8.5, "classifier_score": 7.1, "digit_entropy": 2.2,
+               **{f"hist_{d}": 0.1 for d in range(10)}}
+        w = RowWriter(run.eval_path, list(row))
+        w.write(row)
+        w.close()
+
+    fake = SimpleNamespace(evaluator_status=lambda ds, root: {"state": "ready", "accuracy": 0.99, "error": ""},
+                           evaluate_run=evaluate_run)
+    monkeypatch.setattr(common, "evaluator", lambda: fake)
+    (store.root / ids.ok / "generator.keras").write_bytes(b"stand-in: only its presence matters here")
+    at = app("monitor", store.root, run=ids.ok)
+    assert len(at.get("plotly_chart")) == 3
+    at.button(key=f"eval_now_{ids.ok}").click().run()
+    assert not at.exception and len(at.get("plotly_chart")) == 5
+    assert any(m.label == "Fréchet distance" and m.value == "8.5" for m in at.metric)
+
+
+def test_quality_panel_shows_evaluator_training_progress(runs, monkeypatch):
+    from gandash.ui import common
+
+    store, ids = runs
+    fake = SimpleNamespace(evaluator_status=lambda ds, root: {"state": "training", "progress": 0.4,
+                                                              "message": "epoch 2/5", "error": ""})
+    monkeypatch.setattr(common, "evaluator", lambda: fake)
+    at = app("compare", store.root)
+    assert any("epoch 2/5" in str(p.proto.text) for p in at.get("progress"))
+
+
+def _check_upload_script(payloads):
+    import streamlit as st
+
+    from gandash.ui import upload
+
+    class Up:
+        def __init__(self, name, data):
+            self.name, self._data, self.size, self.file_id = name, data, len(data), name
+
+        def getbuffer(self):
+            return memoryview(self._data)
+
+    upload._store_and_check([Up(n, d) for n, d in payloads], 28)
+    st.write(f"ok={st.session_state.get('upload_ok')}")
+    if st.session_state.get("upload_error"):
+        st.error(st.session_state["upload_error"])
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("x.npz", _npz(pixels=np.zeros((2, 28, 28))), "no 'images' array"),
+    ("x.npz", _npz(images=np.zeros((0, 28, 28))), "contains no images"),
+    ("x.npz", _npz(images=np.full((2, 28, 28), np.nan)), "NaN"),
+    ("x.npz", _npz(images=np.zeros((2, 28, 28), np.uint8), labels=np.array([3, 12])), "labels"),
+    ("x.npz", b"definitely not a zip", "not a readable .npz"),
+    ("x.png", b"\x89PNG garbage", "not a readable image"),
+    ("x.npz", _npz(images=np.zeros((4, 28, 28), np.uint8)), None),
+])
+def test_bad_uploads_get_one_clear_message_and_leave_nothing(store, name, data, message):
+    os.environ["GANDASH_RUNS_DIR"] = str(store.root)
+    at = AppTest.from_function(_check_upload_script, kwargs={"payloads": [(name, data)]}, default_timeout=30).run()
+    assert not at.exception
+    saved = list((store.root / "_uploads").iterdir())
+    if message is None:
+        assert "ok=True" in texts(at) and len(saved) == 1
+    else:
+        assert message in texts(at, "error") and "ok=True" not in texts(at)
+        assert texts(at, "error").startswith(name)  # named as the user named it
+        assert saved == []  # a rejected upload is removed again
+
+
+def test_generator_cache_key_changes_with_a_newer_checkpoint(store):
+    from gandash.ui import common
+
+    run = store.get(written_run(store))
+    run.generator_path.write_bytes(b"v1")
+    key = common.generator_key(run)
+    os.utime(run.generator_path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert common.generator_key(run) != key and common.generator_key(run)[0] == key[0]

@@ -21,7 +21,8 @@ _BIG_CSS = """
 <style>
 .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
 .stMainBlockContainer [data-testid="stMetricLabel"] p { font-size: 1.6rem !important; }
-.stMainBlockContainer [data-testid="stMetricValue"] { font-size: 3.2rem !important; }
+.stMainBlockContainer [data-testid="stMetricValue"],
+.stMainBlockContainer [data-testid="stMetricValue"] * { font-size: 3.2rem !important; }
 .stMainBlockContainer h1 { font-size: 3.4rem !important; }
 .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.4rem !important; }
 .stMainBlockContainer code { font-size: 1.2rem !important; }

@@ -79,12 +79,13 @@ def _do(action) -> None:
 def live(run: Run, batch_size: int) -> None:
     """The part that refreshes itself every couple of seconds while the run trains."""
     active = run.status().get("state") in ACTIVE_STATES
+    n_eval = len(run.eval_rows())
 
     @st.fragment(run_every=common.LIVE_REFRESH_S if active else None)
     def panel() -> None:
         status = run.status()
-        if active and status.get("state") not in ACTIVE_STATES:
-            st.rerun()  # it just ended: redraw the page once (buttons) and stop refreshing
+        if active and (status.get("state") not in ACTIVE_STATES or len(run.eval_rows()) != n_eval):
+            st.rerun()  # it ended or has new quality metrics: redraw the whole page once
         progress_row(status, batch_size)
         rows = plots.thin(run.metrics())
         big = common.presenting()

@@ -37,7 +37,7 @@ def evaluator_notice(dataset: str, key: str) -> bool:
     if state == "unavailable":
         st.info(f"Quality metrics are not available yet: {status.get('error')}. {HOW_TO}")
     elif state == "training":
-        st.info(f"The evaluator classifier for {dataset} is training; metrics appear when it is ready.")
+        training_progress(dataset)
     elif state == "failed":
         st.error(f"Training the evaluator for {dataset} failed: {status.get('error') or 'unknown error'}")
     if state in ("missing", "failed") and not common.presenting():
@@ -51,6 +51,36 @@ def evaluator_notice(dataset: str, key: str) -> bool:
     return False
 
 
+def training_progress(dataset: str) -> None:
+    """The evaluator's training progress, refreshed until it is ready (then the page redraws)."""
+
+    @st.fragment(run_every=3.0)
+    def bar() -> None:
+        status = evaluator_state(dataset)
+        if status.get("state") != "training":
+            st.rerun()
+        frac = float(status.get("progress") or 0.0)
+        st.progress(min(max(frac, 0.0), 1.0),
+                    text=f"Training the evaluator classifier for {dataset}: {status.get('message') or '…'}")
+
+    bar()
+
+
+def evaluate_now(run: Run) -> None:
+    """Score the run's latest checkpoint right away (a few seconds for 2,000 samples)."""
+    if common.presenting() or not run.generator_path.exists():
+        return
+    if st.button("Evaluate the latest checkpoint now (2,000 samples)", key=f"eval_now_{run.id}",
+                 icon=":material/analytics:"):
+        try:
+            with st.spinner("Generating and scoring 2,000 samples…"):
+                common.evaluator().evaluate_run(run, n=2000)
+        except Exception as e:  # noqa: BLE001 - an evaluation failure is reported, never a crash
+            st.error(f"Evaluation failed: {e}")
+        else:
+            st.rerun()
+
+
 def eval_panel(run: Run, dataset: str) -> None:
     """Metric curves and the latest digit histogram of one run, or why there are none."""
     rows = run.eval_rows()
@@ -58,6 +88,7 @@ def eval_panel(run: Run, dataset: str) -> None:
     if not rows:
         if evaluator_notice(dataset, run.id):
             st.info("No quality metrics for this run yet. " + HOW_TO)
+            evaluate_now(run)
         return
     common.chart(plots.eval_figure(rows, big=big), key=f"eval_{run.id}")
     last = rows[-1]
@@ -66,6 +97,7 @@ def eval_panel(run: Run, dataset: str) -> None:
     common.chart(plots.digit_histogram_figure(plots.eval_histogram(last), title=title, big=big),
                  f"hist_{run.id}", c1)
     with c2:
+        evaluate_now(run)
         for name in plots.EVAL_COLUMNS:
             value = last.get(name)
             if isinstance(value, float) and value == value:

@@ -87,15 +87,27 @@ def _store_and_check(files, image_size: int) -> None:
             path = _save(files)
             ds = load_custom(path, image_size)
     except (DataError, OSError) as e:
+        st.session_state["upload_error"] = _user_words(str(e), path, files)
         if path is not None:
             _remove(path)
-        st.session_state["upload_error"] = str(e).replace(str(uploads_dir()), "upload")
         return
     labels = "with labels 0–9" if ds.labels is not None else "without labels (unconditional models only)"
     pick = np.linspace(0, len(ds) - 1, min(16, len(ds))).astype(int)
     st.session_state.update(upload_ok=True, f_data_path=str(path),
                             upload_summary=f"{len(ds):,} images {labels}.",
                             upload_preview=to_grid_image(ds.images[pick], 8))
+
+
+def _user_words(message: str, path: Path | None, files) -> str:
+    """An error about a saved upload, phrased with the names the user uploaded."""
+    message = message.replace(str(uploads_dir()), "upload")
+    if path is None:
+        return message
+    if path.is_dir():
+        for i, f in enumerate(files):
+            message = message.replace(f"{i:06d}{Path(f.name).suffix.lower()}", Path(f.name).name)
+        return message.replace(str(path), "the uploaded images")
+    return message.replace(path.name, Path(files[0].name).name)
 
 
 def _preview() -> None:
