@@ -1,0 +1,85 @@
+"""End to end in a real headless Chromium: train from the Train page, watch it, stop it, explore it.
+
+Needs Debian's ``chromium`` and Python Playwright (``.ci/run`` installs both). Screenshots of
+each step go to ``$GANDASH_SCREENSHOTS_DIR`` (default: the test's tmp folder); the README's
+are made with ``python -m bench.screenshots`` from the same helpers.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.screenshots import CHROMIUM, MAX_SCREENSHOT_BYTES, browser_page, goto, serve, settle, shoot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+pytest.importorskip("playwright.sync_api")
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    settle(page, 0.3)
+
+
+def test_train_watch_stop_explore(tmp_path):
+    from playwright.sync_api import expect
+
+    shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")
+    runs_dir = tmp_path / "runs"
+    with serve(runs_dir, tmp_path / "streamlit.log") as url, browser_page() as page:
+        goto(page, url)
+        expect(page.get_by_text("No runs yet")).to_be_visible()
+        expect(page.get_by_role("button", name="Start the fast preset")).to_be_visible()
+
+        # Train: the fast preset, a short schedule, Start.
+        goto(page, url, "train")
+        page.get_by_text("Optimisation", exact=True).click()
+        set_number(page, "steps", 3000)
+        set_number(page, "batch_size", 32)
+        page.get_by_text("Schedule", exact=True).click()
+        for label, value in (("log_every", 5), ("sample_every", 10), ("checkpoint_every", 10)):
+            set_number(page, label, value)
+        shoot(page, shots / "train.png")
+        page.get_by_role("button", name="Start training").click()
+
+        # Monitor: curves and a fixed-noise grid appear while it trains.
+        page.wait_for_url(re.compile(r"/monitor\?run=[a-z0-9-]+"), timeout=60_000)
+        run_id = page.url.split("run=")[1]
+        page.locator("[data-testid='stPlotlyChart'] .scatterlayer .trace").first.wait_for(timeout=120_000)
+        expect(page.get_by_text(re.compile(r"^step [1-9][\d,]*$")).first).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("running", exact=True).first).to_be_visible()
+        settle(page, 2.5)
+        shoot(page, shots / "monitor.png")
+
+        # Stop: the trainer checkpoints and exits; the page offers Resume.
+        assert (runs_dir / run_id / "generator.keras").exists()
+        page.get_by_test_id("stButton").get_by_role("button", name="Stop").click()
+        expect(page.get_by_role("button", name="Resume")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("stopped", exact=True).first).to_be_visible()
+
+        # Explore: an interpolation between two picked samples, linear path, 6 steps.
+        settle(page)  # the rerun after the state change has finished drawing
+        page.get_by_role("button", name="Explore this run").click()
+        page.wait_for_url(re.compile(r"/explore\?run="))
+        settle(page)
+        page.get_by_role("tab", name="Interpolation").click()
+        page.get_by_label("To", exact=True).click()
+        page.get_by_role("option", name="#5").click()
+        settle(page, 0.3)
+        page.get_by_text("lerp", exact=True).click()
+        settle(page)
+        expect(page.get_by_text("lerp from #1 to #5, 10 steps")).to_be_visible()
+        shoot(page, shots / "explore.png")
+
+        goto(page, url)
+        expect(page.get_by_text(run_id).first).to_be_visible()
+        shoot(page, shots / "runs.png")
+    for png in shots.glob("*.png"):
+        assert png.stat().st_size < MAX_SCREENSHOT_BYTES, png
