@@ -21,7 +21,7 @@ def render() -> None:
         start_screen()
         return
     _flash()
-    cols = st.columns([2, 1, 1])
+    cols = st.columns([4, 1, 1], vertical_alignment="bottom")
     shown = cols[0].segmented_control("Show", FILTERS, default="all", key="runs_filter") or "all"
     runs = [r for r in runs if _matches(r, shown)]
     pages = max(1, -(-len(runs) // PAGE_SIZE))

@@ -84,8 +84,10 @@ def check(values: dict[str, Any]) -> tuple[RunConfig | None, dict[str, str]]:
             return (cfg if not errors else None), errors
         except (ConfigError, TypeError) as e:
             field = str(e).split(":", 1)[0].strip()
-            if field not in FIELD_TYPES or field in errors:
-                errors.setdefault("form", str(e))
+            if field in errors:  # still wrong with its neutral default: already reported
+                return None, errors
+            if field not in FIELD_TYPES:
+                errors["form"] = str(e)
                 return None, errors
             errors[field] = str(e)
             trial[field] = getattr(DEFAULTS, field)
@@ -141,8 +143,8 @@ def fields_grid(names: tuple[str, ...], values: dict[str, Any], errors: dict[str
             field_widget(name)
             _inline_error(errors, name, st)
             if name == "dataset" and values["dataset"] == "custom":
-                upload.dataset_uploader(values["image_size"])
-                _inline_error(errors, "data_path", st)
+                if not upload.dataset_uploader(values["image_size"]) and not st.session_state.get("upload_error"):
+                    _inline_error(errors, "data_path", st)
 
 
 def _inline_error(errors: dict[str, str], name: str, where) -> None:
