@@ -499,3 +499,23 @@ def test_generator_cache_key_changes_with_a_newer_checkpoint(store):
     key = common.generator_key(run)
     os.utime(run.generator_path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     assert common.generator_key(run) != key and common.generator_key(run)[0] == key[0]
+
+
+def test_app_entry_point_opens_runs(runs):
+    store, ids = runs
+    os.environ["GANDASH_RUNS_DIR"] = str(store.root)
+    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    assert not at.exception and at.title[0].value == "Runs"
+    at.toggle(key="invert").set_value(True).run()
+    assert not at.exception and at.toggle(key="invert").value
+
+
+def test_runs_page_stop_and_presentation_hides_editing(store, fake_launch):
+    run_id = written_run(store, "running", pid=os.getpid())
+    at = app("runs", store.root)
+    assert "running" in texts(at)
+    assert not any(b.key == f"del_{run_id}" for b in at.button)  # an active run cannot be deleted
+    at.button(key=f"stop_{run_id}").click().run()
+    assert ("stop", run_id) in fake_launch and "Stop requested" in texts(at, "success")
+    at.toggle(key="present").set_value(True).run()
+    assert {b.label for b in at.button} <= {"Monitor", "Explore"}

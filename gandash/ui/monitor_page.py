@@ -60,7 +60,7 @@ def controls(run: Run) -> None:
         if status.get("state") in ACTIVE_STATES:
             if row.button("Stop", icon=":material/stop:", key="monitor_stop",
                           help="The trainer saves a checkpoint and stops; you can resume later."):
-                _do(lambda: f"Stop requested: {launcher.stop(run, wait=0.0)}. The trainer checkpoints, then stops.")
+                _do(lambda: (launcher.stop(run), "Stop requested: the trainer saves a checkpoint, then stops.")[1])
         elif status.get("state") != "finished":
             if row.button("Resume", icon=":material/play_arrow:", key="monitor_resume"):
                 _do(lambda: (launcher.resume(run), "Resumed from the last checkpoint.")[1])

@@ -131,7 +131,7 @@ def run_actions(run: Run, status: dict, cfg: RunConfig | None) -> None:
         return
     if active:
         if row.button("Stop", key=f"stop_{run.id}", icon=":material/stop:"):
-            _act(lambda: f"Stop requested for {run.id}: it checkpoints and stops ({launcher.stop(run)}).")
+            _act(lambda: (launcher.stop(run), f"Stop requested for {run.id}: it saves a checkpoint, then stops.")[1])
     elif cfg is not None and status.get("state") != "finished":
         if row.button("Resume", key=f"resume_{run.id}", icon=":material/play_arrow:"):
             _act(lambda: (launcher.resume(run), f"Resumed {run.id} from its last checkpoint.")[1])
