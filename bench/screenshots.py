@@ -112,13 +112,13 @@ def shoot(page, path: Path, full_page: bool = True) -> Path:
     if full_page:  # Streamlit scrolls inside its main section, so grow the window to fit it
         height = page.evaluate("() => (document.querySelector(\"[data-testid='stMain']\") || document.body)"
                                ".scrollHeight")
-        page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 2600))})
+        page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 3200))})
         page.wait_for_timeout(1200)
     raw = page.screenshot()
     page.set_viewport_size(size)
     img = Image.open(io.BytesIO(raw)).convert("RGB")
-    if img.height > 2400:  # a very long page: keep the top
-        img = img.crop((0, 0, img.width, 2400))
+    if img.height > 3200:  # a very long page: keep the top
+        img = img.crop((0, 0, img.width, 3200))
     img = img.resize((img.width * 3 // 4, img.height * 3 // 4), Image.LANCZOS)
     path.parent.mkdir(parents=True, exist_ok=True)
     for colors in (128, 64, 32):
@@ -183,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.runs_dir is None:
             run_ids = train_fixture_runs(runs_dir, args.steps)
         else:
-            run_ids = sorted((p.name for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("_")),
-                             key=lambda name: "acgan" in name)  # DCGAN first (Monitor), AC-GAN last (Explore)
+            from gandash.runs import RunStore
+
+            finished = [r.id for r in RunStore(runs_dir).list() if r.status().get("state") == "finished"]
+            run_ids = sorted(finished, key=lambda name: "acgan" in name)  # Monitor the first, Explore the last
         live = start_live_run(runs_dir)
         try:
             with serve(runs_dir, Path(tmp) / "streamlit.log") as url:

@@ -181,27 +181,34 @@ def eval_figure(rows: Rows, columns: Sequence[str] = EVAL_COLUMNS, *, big: bool 
         return _empty(_layout(go.Figure(), "Quality metrics", "step", big=big), "no quality metrics yet")
     ncols = min(4, len(cols))
     nrows = -(-len(cols) // ncols)
-    titles = [f"{label(c)} ({'lower' if c in LOWER_IS_BETTER else 'higher'} is better)" for c in cols]
-    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, vertical_spacing=0.22)
+    titles = [f"{label(c)} {'↓' if c in LOWER_IS_BETTER else '↑'}" for c in cols]
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, vertical_spacing=0.25 / nrows + 0.1)
     xs = column(rows, "step")
     for i, c in enumerate(cols):
         fig.add_trace(go.Scatter(x=xs, y=column(rows, c), mode="lines+markers", name=label(c),
                                  line=dict(color=PALETTE[i % len(PALETTE)])),
                       row=i // ncols + 1, col=i % ncols + 1)
-    _layout(fig, "Quality metrics", "", big=big, height=(300 if big else 230) * nrows + 60)
-    fig.update_layout(showlegend=False, hovermode="closest")
+    _layout(fig, "Quality metrics over training (↓ lower is better, ↑ higher is better)", "", big=big,
+            height=(300 if big else 230) * nrows + 90)
+    fig.update_layout(showlegend=False, hovermode="closest", margin=dict(t=90))
+    fig.update_annotations(font_size=20 if big else 13)
     return fig
 
 
 def digit_histogram_figure(counts: Sequence[float], *, title: str = "Digit distribution",
-                           big: bool = False) -> go.Figure:
-    """Share of samples per digit 0-9, with the uniform 10% line a perfect model hits."""
+                           reference: Sequence[float] | None = None, big: bool = False) -> go.Figure:
+    """Share of samples per digit 0-9, with the uniform 10% line (and real data's shares as markers)."""
     counts = [float(c) for c in counts]
     total = sum(counts) or 1.0
     shares = [c / total for c in counts]
-    fig = go.Figure(go.Bar(x=[str(d) for d in range(len(counts))], y=shares,
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(len(counts))], y=shares, name="generated",
                            marker_color=COLORS["d"], text=[f"{s:.0%}" for s in shares],
                            textposition="outside"))
+    if reference is not None and sum(reference) > 0:
+        ref = [float(r) / sum(reference) for r in reference]
+        fig.add_trace(go.Scatter(x=[str(d) for d in range(len(ref))], y=ref, mode="markers", name="real data",
+                                 marker=dict(symbol="line-ew-open", size=28, line=dict(width=3, color="#333"))))
+        shares = shares + ref
     if counts:
         fig.add_hline(y=1 / len(counts), line_dash="dot", line_color="#888",
                       annotation_text="uniform", annotation_position="top left")

@@ -83,8 +83,7 @@ def test_eval_figure_one_panel_per_metric_with_direction():
     fig = plots.eval_figure(rows)
     assert len(fig.data) == 3
     titles = [a.text for a in fig.layout.annotations]
-    assert any("Fréchet distance (lower is better)" in t for t in titles)
-    assert any("classifier score (higher is better)" in t for t in titles)
+    assert "Fréchet distance ↓" in titles and "classifier score ↑" in titles
 
 
 def test_digit_histogram_shares_and_uniform_line():
@@ -94,6 +93,9 @@ def test_digit_histogram_shares_and_uniform_line():
     assert bar.y[0] == pytest.approx(0.25) and bar.y[9] == pytest.approx(0.75)
     assert any(s.y0 == pytest.approx(0.1) for s in fig.layout.shapes)
     assert plots.eval_histogram({"hist_3": 0.5}) == [0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0]
+    with_ref = plots.digit_histogram_figure([1] * 10, reference=[0.2] + [0.8 / 9] * 9)
+    assert [t.name for t in with_ref.data] == ["generated", "real data"]
+    assert with_ref.data[1].y[0] == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("x", ["step", "wall_time"])

@@ -430,14 +430,16 @@ def test_quality_panel_evaluate_now_then_curves_and_histogram(runs, monkeypatch)
         w.close()
 
     fake = SimpleNamespace(evaluator_status=lambda ds, root: {"state": "ready", "accuracy": 0.99, "error": ""},
-                           evaluate_run=evaluate_run)
+                           evaluate_run=evaluate_run, reference_metrics=lambda ds, root: {"fd": 0.37})
     monkeypatch.setattr(common, "evaluator", lambda: fake)
     (store.root / ids.ok / "generator.keras").write_bytes(b"stand-in: only its presence matters here")
     at = app("monitor", store.root, run=ids.ok)
     assert len(at.get("plotly_chart")) == 3
     at.button(key=f"eval_now_{ids.ok}").click().run()
-    assert not at.exception and len(at.get("plotly_chart")) == 5
-    assert any(m.label == "Fréchet distance" and m.value == "8.5" for m in at.metric)
+    assert not at.exception and len(at.get("plotly_chart")) == 4  # + the digit histogram
+    assert "| Fréchet distance ↓ | 8.5 | 0.37 |" in texts(at)
+    at.button(key=f"eval_now_{ids.ok}").click().run()
+    assert len(at.get("plotly_chart")) == 5  # two evaluations: + the metric curves
 
 
 def test_quality_panel_shows_evaluator_training_progress(runs, monkeypatch):

@@ -12,6 +12,7 @@ from gandash.ui import common, quality
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "wasserstein", "gp",
           "d_class_acc", "images_per_sec")
 MAX_SIDE_BY_SIDE = 6
+REFERENCE_ROW = "real data (reference)"
 
 
 def render() -> None:
@@ -131,6 +132,9 @@ def metrics_table(runs: list[Run], names: dict[str, str]) -> None:
         if name in df:
             idx = plots.best_index(list(df[name]), c)
             best[name] = df.index[idx] if idx is not None else None
+    ref = _reference_row(runs)
+    if ref:  # real images' scores, for scale; never marked best
+        df.loc[REFERENCE_ROW] = [ref.get(c, math.nan) for c in df.columns]
 
     def mark(col):
         return ["background-color: #c8f7c5; font-weight: bold" if best.get(col.name) == i else ""
@@ -138,4 +142,16 @@ def metrics_table(runs: list[Run], names: dict[str, str]) -> None:
 
     st.dataframe(df.style.apply(mark).format(precision=3), key="cmp_table")
     st.caption("Best value of each column in green: lowest Fréchet distance, highest for the rest. "
-               "Each run's latest evaluation.")
+               f"Each run's latest evaluation{'; the last row is what real images score' if ref else ''}.")
+
+
+def _reference_row(runs: list[Run]) -> dict[str, float] | None:
+    """Real data's metrics by column label, when every run uses the same built-in dataset."""
+    try:
+        datasets = {r.config().dataset for r in runs}
+    except RunError:
+        return None
+    if len(datasets) != 1:
+        return None
+    ref = quality.reference(datasets.pop())
+    return {plots.label(c): v for c, v in ref.items()} if ref else None

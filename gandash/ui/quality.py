@@ -90,16 +90,44 @@ def eval_panel(run: Run, dataset: str) -> None:
             st.info("No quality metrics for this run yet. " + HOW_TO)
             evaluate_now(run)
         return
-    common.chart(plots.eval_figure(rows, big=big), key=f"eval_{run.id}")
+    if len(rows) > 1:  # one evaluation is a table, not a curve
+        common.chart(plots.eval_figure(rows, big=big), f"eval_{run.id}")
     last = rows[-1]
-    c1, c2 = st.columns([2, 1])
+    ref = reference(dataset)
+    c1, c2 = st.columns([3, 2])
     title = f"Digits generated at step {int(last.get('step', 0)):,}"
-    common.chart(plots.digit_histogram_figure(plots.eval_histogram(last), title=title, big=big),
-                 f"hist_{run.id}", c1)
+    ref_hist = plots.eval_histogram(ref) if ref and any(f"hist_{d}" in ref for d in range(10)) else None
+    common.chart(plots.digit_histogram_figure(plots.eval_histogram(last), title=title, reference=ref_hist,
+                                              big=big), f"hist_{run.id}", c1)
     with c2:
+        st.markdown(metrics_table(last, ref))
         evaluate_now(run)
-        for name in plots.EVAL_COLUMNS:
-            value = last.get(name)
-            if isinstance(value, float) and value == value:
-                better = "lower" if name in plots.LOWER_IS_BETTER else "higher"
-                st.metric(plots.label(name), f"{value:.3g}", help=f"{better} is better")
+
+
+def metrics_table(row: dict, ref: dict | None) -> str:
+    """The latest metrics next to what real images score (a markdown table)."""
+    lines = ["| metric | this run | real data |", "|---|---:|---:|"]
+    for name in plots.EVAL_COLUMNS:
+        value = row.get(name)
+        if not isinstance(value, float) or value != value:
+            continue
+        better = "↓" if name in plots.LOWER_IS_BETTER else "↑"
+        real = ref.get(name) if ref else None
+        real_text = f"{real:.3g}" if isinstance(real, (int, float)) else "–"
+        lines.append(f"| {plots.label(name)} {better} | {value:.3g} | {real_text} |")
+    return "\n".join(lines) + f"\n\n{int(row.get('n', 0)):,} samples; ↓ lower is better, ↑ higher is better."
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _reference(dataset: str, root: str) -> dict[str, float]:
+    return dict(common.evaluator().reference_metrics(dataset, root))
+
+
+def reference(dataset: str) -> dict[str, float] | None:
+    """Real data's metrics, once the evaluator is ready (never trains it from here)."""
+    if evaluator_state(dataset).get("state") != "ready" or not hasattr(common.evaluator(), "reference_metrics"):
+        return None
+    try:
+        return _reference(dataset, str(common.store().root))
+    except Exception:  # noqa: BLE001 - the reference is a nice-to-have next to the run's numbers
+        return None
