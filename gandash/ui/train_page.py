@@ -109,7 +109,11 @@ def render() -> None:
     _inline_error(errors, "name", top[1])
     for i, (group, names) in enumerate(GROUPS.items()):
         with st.expander(group, expanded=i == 0 or any(n in errors for n in names)):
-            fields_grid(names, values, errors)
+            if group == "Optimisation":
+                fields_grid([n for n in names if n[:2] not in ("g_", "d_")], values, errors)
+                sides(values, errors)
+            else:
+                fields_grid(list(names), values, errors)
             if group == "Data and model":
                 _model_notes(values)
     if "form" in errors:
@@ -135,7 +139,7 @@ def _init_form() -> None:
         load_values({**DEFAULTS.to_dict(), **PRESETS["fast"]})
 
 
-def fields_grid(names: tuple[str, ...], values: dict[str, Any], errors: dict[str, str]) -> None:
+def fields_grid(names: list[str], values: dict[str, Any], errors: dict[str, str]) -> None:
     shown = [n for n in names if applies(n, values)]
     cols = st.columns(3)
     for i, name in enumerate(shown):
@@ -145,6 +149,17 @@ def fields_grid(names: tuple[str, ...], values: dict[str, Any], errors: dict[str
             if name == "dataset" and values["dataset"] == "custom":
                 if not upload.dataset_uploader(values["image_size"]) and not st.session_state.get("upload_error"):
                     _inline_error(errors, "data_path", st)
+
+
+def sides(values: dict[str, Any], errors: dict[str, str]) -> None:
+    """Generator and discriminator optimisers side by side."""
+    for col, (side, title) in zip(st.columns(2, border=True), (("g", "Generator"), ("d", "Discriminator"))):
+        with col:
+            st.markdown(f"**{title}**")
+            for name in GROUPS["Optimisation"]:
+                if name.startswith(f"{side}_") and applies(name, values):
+                    field_widget(name)
+                    _inline_error(errors, name, st)
 
 
 def _inline_error(errors: dict[str, str], name: str, where) -> None:
