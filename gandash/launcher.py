@@ -82,5 +82,6 @@ def resume(run: Run) -> int:
     if status.get("state") in ACTIVE_STATES:
         raise RunError(f"run {run.id} is already {status['state']}")
     run.config()  # refuse a run whose config is damaged before starting anything
-    run.write_status(state="queued", error="", lost=False)
+    # pid=None: until the new trainer writes its own pid, the old dead one must not mark it lost
+    run.write_status(state="queued", error="", lost=False, pid=None)
     return spawn(run)

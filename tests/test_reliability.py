@@ -21,19 +21,21 @@ from test_cli import TINY, cli, wait_for
 def test_kill_soak_20_random_kills(tmp_path):
     """SIGKILL a detached trainer at 20 random moments; it always resumes cleanly."""
     rng = random.Random(1234)
-    out = cli(tmp_path, "train", "--detach", "--set", "steps=400", "--set", "log_every=2",
+    out = cli(tmp_path, "train", "--detach", "--set", "steps=1500", "--set", "log_every=2",
               "--set", "checkpoint_every=4", "--set", "sample_every=2", *TINY)
     run = RunStore(tmp_path).get(out.stdout.strip())
-    kills = 0
+    kills, last_pid = 0, None
     while kills < 20:
-        st = wait_for(run, lambda s: s["state"] != "queued" and (s.get("step", 0) > 0 or s["state"] != "running"))
-        if st["state"] == "finished":
+        st = wait_for(run, lambda s: s["state"] != "queued" and s.get("pid") not in (None, last_pid))
+        if st["state"] != "running":
             break
-        time.sleep(rng.uniform(0.0, 1.5))  # anywhere: in a step, a sample write, a checkpoint write
+        # anywhere: starting up, in a step, writing a sample grid or a checkpoint
+        time.sleep(rng.uniform(0.0, 4.0) if kills % 2 else rng.uniform(4.0, 8.0))
         st = run.status()
         if st["state"] != "running":
             break
-        os.kill(st["pid"], signal.SIGKILL)
+        last_pid = st["pid"]
+        os.kill(last_pid, signal.SIGKILL)
         kills += 1
         wait_for(run, lambda s: s["state"] == "stopped", timeout=30)
         cli(tmp_path, "resume", run.id)
@@ -42,7 +44,7 @@ def test_kill_soak_20_random_kills(tmp_path):
     print(f"\nkill soak: {kills} kills survived, finished at step {run.status()['step']}")
     assert kills == 20, "the run finished before 20 kills: make it longer"
     steps = [int(r["step"]) for r in run.metrics()]
-    assert steps == list(range(2, 402, 2))  # strictly increasing, no gap, no repeat
+    assert steps == list(range(2, 1502, 2))  # strictly increasing, no gap, no repeat
     for step in run.sample_steps():
         Image.open(run.sample_path(step)).load()
     load_generator(run.generator_path)
