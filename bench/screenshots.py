@@ -99,8 +99,13 @@ _IDLE_JS = """() => {
 def settle(page, extra_s: float = 0.7, timeout_s: float = 60) -> None:
     """Wait until Streamlit has finished its script run and drawn every image and chart."""
     page.wait_for_selector("[data-testid='stApp']")
-    page.wait_for_timeout(500)
-    page.wait_for_function(_IDLE_JS, timeout=timeout_s * 1000)
+    deadline = time.time() + timeout_s
+    while True:  # idle twice, a second apart: a rerun can take a moment to show its status widget
+        page.wait_for_timeout(700)
+        page.wait_for_function(_IDLE_JS, timeout=max(1.0, deadline - time.time()) * 1000)
+        page.wait_for_timeout(1000)
+        if page.evaluate(_IDLE_JS) or time.time() > deadline:
+            break
     page.wait_for_timeout(int(extra_s * 1000))
 
 
@@ -156,6 +161,8 @@ def take_all(url: str, out: Path, run_ids: list[str]) -> list[Path]:
         goto(page, url)
         shots.append(shoot(page, out / "runs.png"))
         goto(page, url, "train")
+        page.get_by_text("Optimisation", exact=True).click()
+        settle(page)
         shots.append(shoot(page, out / "train.png"))
         goto(page, url, "monitor", run=run_ids[0])
         page.wait_for_timeout(1500)
@@ -164,7 +171,15 @@ def take_all(url: str, out: Path, run_ids: list[str]) -> list[Path]:
         page.get_by_role("tab", name="Interpolation").click()
         settle(page)
         shots.append(shoot(page, out / "explore.png"))
-        goto(page, url, "compare")
+        goto(page, url, "explore", run=run_ids[0])
+        page.get_by_role("tab", name="Per digit").click()
+        settle(page)
+        button = page.get_by_role("button", name="Generate and classify")
+        if button.count():  # only once the evaluator classifier is trained
+            button.click()
+            settle(page)
+            shots.append(shoot(page, out / "explore_digits.png"))
+        goto(page, url, "compare", runs=",".join(run_ids[:2]))
         shots.append(shoot(page, out / "compare.png"))
         goto(page, url, "monitor", run=run_ids[0], present="true")
         page.wait_for_timeout(1500)
@@ -205,7 +220,7 @@ def start_live_run(runs_dir: Path):
     from gandash.launcher import start
     from gandash.runs import RunStore
 
-    run = start(RunStore(runs_dir), make_config("fast", {"name": "live demo", "steps": 5000, "log_every": 10,
+    run = start(RunStore(runs_dir), make_config("fast", {"name": "live demo", "seed": 1, "steps": 5000, "log_every": 10,
                                                          "sample_every": 50}))
     deadline = time.time() + 120
     while len(run.metrics()) < 3 and time.time() < deadline:

@@ -209,9 +209,10 @@ def digit_histogram_figure(counts: Sequence[float], *, title: str = "Digit distr
         fig.add_trace(go.Scatter(x=[str(d) for d in range(len(ref))], y=ref, mode="markers", name="real data",
                                  marker=dict(symbol="line-ew-open", size=28, line=dict(width=3, color="#333"))))
         shares = shares + ref
-    if counts:
-        fig.add_hline(y=1 / len(counts), line_dash="dot", line_color="#888",
-                      annotation_text="uniform", annotation_position="top left")
+    if counts:  # the share every digit would have in a perfectly balanced sample, as a legend entry
+        u = 1 / len(counts)
+        fig.add_trace(go.Scatter(x=[str(d) for d in range(len(counts))], y=[u] * len(counts), mode="lines",
+                                 name=f"uniform ({u:.0%})", line=dict(dash="dot", color="#888", width=1.5)))
     _layout(fig, title, "digit", "share of samples", big=big)
     fig.update_yaxes(tickformat=".0%", range=[0, max(shares + [0.2]) * 1.2])
     fig.update_layout(hovermode="closest")

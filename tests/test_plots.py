@@ -91,10 +91,10 @@ def test_digit_histogram_shares_and_uniform_line():
     bar = fig.data[0]
     assert list(bar.x) == [str(d) for d in range(10)]
     assert bar.y[0] == pytest.approx(0.25) and bar.y[9] == pytest.approx(0.75)
-    assert any(s.y0 == pytest.approx(0.1) for s in fig.layout.shapes)
+    assert fig.data[1].name == "uniform (10%)" and fig.data[1].y[0] == pytest.approx(0.1)
     assert plots.eval_histogram({"hist_3": 0.5}) == [0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0]
     with_ref = plots.digit_histogram_figure([1] * 10, reference=[0.2] + [0.8 / 9] * 9)
-    assert [t.name for t in with_ref.data] == ["generated", "real data"]
+    assert [t.name for t in with_ref.data] == ["generated", "real data", "uniform (10%)"]
     assert with_ref.data[1].y[0] == pytest.approx(0.2)
 
 

@@ -521,3 +521,12 @@ def test_runs_page_stop_and_presentation_hides_editing(store, fake_launch):
     assert ("stop", run_id) in fake_launch and "Stop requested" in texts(at, "success")
     at.toggle(key="present").set_value(True).run()
     assert {b.label for b in at.button} <= {"Monitor", "Explore"}
+
+
+def test_compare_runs_from_the_address_are_checked(runs):
+    store, ids = runs
+    os.environ["GANDASH_RUNS_DIR"] = str(store.root)
+    at = AppTest.from_function(_script, kwargs={"page": "compare"}, default_timeout=60)
+    at.query_params["runs"] = f"{ids.failed},../../etc,{ids.ok}"
+    at.run()
+    assert not at.exception and at.multiselect(key="cmp_runs").value == [ids.failed, ids.ok]

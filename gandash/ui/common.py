@@ -133,8 +133,9 @@ def pick_run(runs: list[Run], *, label: str = "Run", key: str = "run") -> Run | 
     elif st.session_state.get(state_key) not in ids:
         st.session_state[state_key] = ids[0]
     by_id = {r.id: r for r in runs}
-    chosen = st.selectbox(label, ids, key=state_key, on_change=sync_url,
-                          format_func=lambda i: run_label(by_id[i]) if i in by_id else i)
+    where = st.sidebar if presenting() else st  # on a projector the page belongs to the run itself
+    chosen = where.selectbox(label, ids, key=state_key, on_change=sync_url,
+                             format_func=lambda i: run_label(by_id[i]) if i in by_id else i)
     if st.query_params.get("run") != chosen:
         st.query_params["run"] = chosen
     try:

@@ -25,8 +25,13 @@ def render() -> None:
         if not runs:
             return
     by_id = {r.id: r for r in runs}
-    default = [r.id for r in runs[:3]]
-    chosen = st.multiselect("Runs", list(by_id), default=default, key="cmp_runs",
+    wanted = [i for i in st.query_params.get("runs", "").split(",") if i in by_id]  # ?runs=a,b (known ids only)
+    default = wanted or [r.id for r in runs[:3]]
+
+    def sync_url() -> None:
+        st.query_params["runs"] = ",".join(st.session_state["cmp_runs"])
+
+    chosen = st.multiselect("Runs", list(by_id), default=default, key="cmp_runs", on_change=sync_url,
                             format_func=lambda i: common.run_label(by_id[i]))
     picked: list[Run] = []
     for run_id in chosen:
@@ -124,7 +129,7 @@ def metrics_table(runs: list[Run], names: dict[str, str]) -> None:
         return
     import pandas as pd
 
-    df = pd.DataFrame(rows).set_index("run")
+    df = pd.DataFrame(rows).set_index("run").astype(float)
     df = df.dropna(axis=1, how="all")
     best = {}
     for c in plots.EVAL_COLUMNS:
@@ -140,7 +145,11 @@ def metrics_table(runs: list[Run], names: dict[str, str]) -> None:
         return ["background-color: #c8f7c5; font-weight: bold" if best.get(col.name) == i else ""
                 for i in col.index]
 
-    st.dataframe(df.style.apply(mark).format(precision=3), key="cmp_table")
+    def text(v: float, col: str) -> str:  # formatted here: the grid shows a missing value as "None"
+        return "–" if not math.isfinite(v) else (f"{v:,.0f}" if col == "step" else f"{v:.3g}")
+
+    shown = df.apply(lambda col: [text(v, col.name) for v in col])
+    st.dataframe(shown.style.apply(mark), key="cmp_table")
     st.caption("Best value of each column in green: lowest Fréchet distance, highest for the rest. "
                f"Each run's latest evaluation{'; the last row is what real images score' if ref else ''}.")
 

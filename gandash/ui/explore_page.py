@@ -17,7 +17,8 @@ N_CANDIDATES = 16
 
 
 def render() -> None:
-    st.title("Explore")
+    if not common.presenting():
+        st.title("Explore")
     all_runs = common.store().list()
     runs = [r for r in all_runs if r.generator_path.exists()]
     if not runs and not st.query_params.get("run"):
@@ -100,7 +101,7 @@ def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
         cols[i % 8].image(common.styled(to_grid_image(im[None], 1, pad=0), 2), caption=f"#{i + 1}")
     c = st.columns(4)
     a = c[0].selectbox("From", range(N_CANDIDATES), format_func=lambda i: f"#{i + 1}", key="ip_a")
-    b = c[1].selectbox("To", range(N_CANDIDATES), index=1, format_func=lambda i: f"#{i + 1}", key="ip_b")
+    b = c[1].selectbox("To", range(N_CANDIDATES), index=N_CANDIDATES - 1, format_func=lambda i: f"#{i + 1}", key="ip_b")
     method = c[2].radio("Path", ["slerp", "lerp"], key="ip_method", horizontal=True,
                         help="slerp follows the sphere where Gaussian latents live; lerp is a straight line.")
     steps = c[3].slider("Steps", 3, 24, 10, key="ip_steps")

@@ -13,7 +13,8 @@ MAX_GIF_FRAMES = 120
 
 
 def render() -> None:
-    st.title("Monitor")
+    if not common.presenting():
+        st.title("Monitor")
     runs = common.store().list()
     if not runs:
         st.info("No runs yet. Start one on the Train page.")
@@ -27,6 +28,8 @@ def render() -> None:
     except RunError as e:
         st.error(f"{e}. The run's other files are shown where they can be read.")
         cfg = None
+    if common.presenting():
+        st.header(f"{cfg.name or cfg.architecture} · {cfg.architecture} on {cfg.dataset}" if cfg else run.id)
     top = st.columns([3, 2], vertical_alignment="bottom")
     with top[0]:
         controls(run)
