@@ -530,3 +530,26 @@ def test_compare_runs_from_the_address_are_checked(runs):
     at.query_params["runs"] = f"{ids.failed},../../etc,{ids.ok}"
     at.run()
     assert not at.exception and at.multiselect(key="cmp_runs").value == [ids.failed, ids.ok]
+
+
+def test_explore_unconditional_sorts_samples_by_the_evaluator(trained, monkeypatch):
+    from gandash.ui import common
+
+    store, ids = trained
+
+    def classify(images, dataset, root):
+        probs = np.zeros((len(images), 10))
+        probs[np.arange(len(images)), np.arange(len(images)) % 3] = 1.0  # digits 0, 1, 2 only
+        return probs
+
+    fake = SimpleNamespace(evaluator_status=lambda ds, root: {"state": "ready", "accuracy": 0.99, "error": ""},
+                           classify=classify)
+    monkeypatch.setattr(common, "evaluator", lambda: fake)
+    at = app("explore", store.root, run=ids["dcgan"])
+    at.select_slider(key="bk_n").set_value(200).run()
+    at.button(key="bk_go").click().run()
+    assert not at.exception and not at.error
+    hist = next(c for c in at.get("plotly_chart") if c.key == "bk_hist")
+    assert hist is not None
+    at.run()  # the result stays for this checkpoint without classifying again
+    assert any(c.key == "bk_hist" for c in at.get("plotly_chart"))

@@ -128,7 +128,7 @@ def digits_tab(gen, cfg: RunConfig, run: Run) -> None:
         conditional_digits(gen, cfg, run)
         class_morph(run, cfg)
     else:
-        bucketed_digits(gen, cfg)
+        bucketed_digits(gen, cfg, run)
 
 
 def conditional_digits(gen, cfg: RunConfig, run: Run) -> None:
@@ -162,18 +162,16 @@ def class_morph(run: Run, cfg: RunConfig) -> None:
     _gif_button(frames, f"{run.id}-morph-{a}-{b}.gif", "mo")
 
 
-def bucketed_digits(gen, cfg: RunConfig) -> None:
+def bucketed_digits(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("This model is unconditional: generated samples are sorted by what the evaluator "
                 "classifier thinks they show.")
-    if cfg.dataset == "custom" or not quality.evaluator_notice(cfg.dataset, "explore"):
-        if cfg.dataset == "custom":
-            st.info("Sorting by digit needs the evaluator classifier, which exists for MNIST and Fashion-MNIST only.")
+    if not quality.evaluator_notice(cfg.dataset, "explore"):
         return
     c1, c2 = st.columns(2)
     n = c1.select_slider("Samples to classify", [200, 500, 1000, 2000, 5000], value=1000, key="bk_n")
     per = c2.number_input("Shown per digit", 1, 16, 8, key="bk_per")
     if not st.button("Generate and classify", key="bk_go", icon=":material/category:"):
-        if "bk_result" not in st.session_state:
+        if st.session_state.get("bk_result", (None,))[0] != common.generator_key(run):
             return
     else:
         bar = st.progress(0.0, text="Generating…")
@@ -186,8 +184,8 @@ def bucketed_digits(gen, cfg: RunConfig) -> None:
             st.error(f"Classifying failed: {e}")
             return
         bar.empty()
-        st.session_state["bk_result"] = (images, probs.argmax(axis=1))
-    images, pred = st.session_state["bk_result"]
+        st.session_state["bk_result"] = (common.generator_key(run), images, probs.argmax(axis=1))
+    _, images, pred = st.session_state["bk_result"]  # only ever this checkpoint's result
     counts = np.bincount(pred, minlength=10)
     common.chart(plots.digit_histogram_figure(counts, big=common.presenting()), key="bk_hist")
     rows = []

@@ -9,6 +9,7 @@ from gandash import plots
 from gandash.runs import Run
 from gandash.ui import common
 
+BUILT_IN = ("mnist", "fashion_mnist")
 HOW_TO = ("Quality metrics come from a small digit classifier (the evaluator). To get them, start a run "
           "with `eval_every` > 0 (Schedule group on the Train page) or run `python -m gandash eval RUN_ID`.")
 
@@ -27,6 +28,9 @@ def evaluator_state(dataset: str) -> dict[str, Any]:
 
 def evaluator_notice(dataset: str, key: str) -> bool:
     """Explain the evaluator's state and offer to train it; True when it is ready to use."""
+    if dataset not in BUILT_IN:
+        st.info("Quality metrics need the evaluator classifier, which exists for MNIST and Fashion-MNIST only.")
+        return False
     status = evaluator_state(dataset)
     state = status.get("state")
     if state == "ready":
