@@ -117,6 +117,8 @@ def curves_figure(rows: Rows, columns: Sequence[str], title: str, *, x: str = "s
 
 
 def _color_for(name: str, index: int) -> str:
+    if name == "wasserstein":
+        return COLORS["class"]
     if name.startswith("d_class") or name.startswith("g_class"):
         return COLORS["class"]
     if name in ("d_real", "d_acc_real"):
@@ -142,8 +144,11 @@ def d_output_figure(rows: Rows, smoothing: float = 0.6, *, wasserstein: bool = F
     """Mean D(x) on real images and D(G(z)) on fakes (critic scores for WGAN-GP)."""
     if wasserstein:
         cols = [c for c in ("d_real", "d_fake", "wasserstein") if has_column(rows, c)]
-        return curves_figure(rows, cols or ["d_real", "d_fake"], "Critic scores", smoothing=smoothing,
-                             y_title="score", big=big)
+        fig = curves_figure(rows, cols or ["d_real", "d_fake"], "Critic scores", smoothing=smoothing,
+                            y_title="score", big=big)
+        for trace in fig.data:  # a critic's outputs are scores, not probabilities
+            trace.name = trace.name.replace("D(G(z))", "critic on fakes").replace("D(x)", "critic on real")
+        return fig
     return curves_figure(rows, ["d_real", "d_fake"], "D(x) and D(G(z))", smoothing=smoothing,
                          y_title="probability", big=big, y_range=(0, 1))
 

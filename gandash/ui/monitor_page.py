@@ -37,7 +37,6 @@ def render() -> None:
         top[1].slider("Curve smoothing", 0.0, 0.95, 0.6, 0.05, key="smoothing",
                       help="Exponential moving average; the raw curve stays faint underneath.")
     live(run, batch_size=cfg.batch_size if cfg else 1)
-    timelapse(run)
     if cfg is not None:
         st.subheader("Quality")
         quality.eval_panel(run, cfg.dataset)
@@ -107,6 +106,7 @@ def live(run: Run, batch_size: int) -> None:
         if not common.presenting():
             with st.expander("Trainer log (last lines)"):
                 st.code(run.log_tail(30) or "(empty)", language=None)
+        timelapse(run)
 
     panel()
 
@@ -171,8 +171,14 @@ def _gif_maker(run: Run, frames: list[int], scale: int, invert: bool):
 
         from gandash.images import upscale
 
+        key = (run.id, tuple(frames), scale, invert)
+        cached = st.session_state.get("tl_gif")
+        if cached and cached[0] == key:  # the live view redraws every 2 s; build each GIF once
+            return cached[1]
         imgs = [common.read_png(run.sample_path(s)) for s in frames]
         imgs = [ImageOps.invert(i) if invert else i for i in imgs if i is not None]
-        return gif_bytes([upscale(i, scale) for i in imgs], duration_ms=150)
+        data = gif_bytes([upscale(i, scale) for i in imgs], duration_ms=150)
+        st.session_state["tl_gif"] = (key, data)
+        return data
 
     return make
