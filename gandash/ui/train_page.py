@@ -60,7 +60,9 @@ def load_values(values: dict[str, Any]) -> None:
 def _on_preset() -> None:
     preset = st.session_state["train_preset"]
     if preset in PRESETS:
-        load_values({**DEFAULTS.to_dict(), **PRESETS[preset], "name": st.session_state.get("f_name", "")})
+        keep = {k: st.session_state[f"f_{k}"] for k in ("name", "dataset", "data_path")
+                if f"f_{k}" in st.session_state}
+        load_values({**DEFAULTS.to_dict(), **PRESETS[preset], **keep})  # a recipe, on the user's data
 
 
 def current_values() -> dict[str, Any]:
