@@ -12,8 +12,20 @@ import tensorflow as tf
 
 from gandash.models import build_networks
 
-_bce = keras.losses.BinaryCrossentropy(from_logits=True)
-_cce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _bce(targets, logits):
+    """Mean binary cross-entropy on logits (a plain mean: replica scaling is done in train_step)."""
+    return tf.reduce_mean(keras.losses.binary_crossentropy(targets, logits, from_logits=True))
+
+
+def _cce(labels, logits):
+    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+
+
+def _replicas() -> tuple[int, object]:
+    ctx = tf.distribute.get_replica_context()
+    return (1, 0) if ctx is None else (ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group)
 
 
 class GAN(keras.Model):
@@ -35,6 +47,7 @@ class GAN(keras.Model):
         self.d_steps = int(cfg.d_steps)
         self.seed_generator = keras.random.SeedGenerator(cfg.seed)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
+        self.built = True  # both networks are built functional models; there is no call()
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
@@ -45,18 +58,40 @@ class GAN(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Networks, optimizers and trackers are all built by build_gan. Keras's own
+        # symbolic build would only average a sample batch across replicas, which
+        # fails under MultiWorkerMirroredStrategy (Keras 3.15), so it is skipped.
+        return
+
     # -- noise ---------------------------------------------------------------
+    def _draw(self, fn, n, *shape):
+        """Random numbers for this replica's slice of the global batch.
+
+        Every replica holds the same seed state, so each draws the whole global
+        batch and keeps its own rows: distinct noise per replica, and exactly the
+        noise a single device would draw for the same global batch.
+        """
+        replicas, rid = _replicas()
+        if replicas == 1:
+            return fn((n, *shape))
+        full = fn((n * replicas, *shape))
+        return full[rid * n:(rid + 1) * n]
+
     def sample_z(self, n):
-        shape = (n, self.latent_dim)
         if self.latent_dist == "uniform":
-            return keras.random.uniform(shape, -1.0, 1.0, seed=self.seed_generator)
-        z = keras.random.normal(shape, seed=self.seed_generator)
+            return self._draw(lambda s: keras.random.uniform(s, -1.0, 1.0, seed=self.seed_generator),
+                              n, self.latent_dim)
+        z = self._draw(lambda s: keras.random.normal(s, seed=self.seed_generator), n, self.latent_dim)
         if self.latent_dist == "sphere":
             z = z / (tf.norm(z, axis=1, keepdims=True) + 1e-8)
         return z
 
     def sample_labels(self, n):
-        return keras.random.randint((n, 1), 0, self.num_classes, seed=self.seed_generator)
+        return self._draw(lambda s: keras.random.randint(s, 0, self.num_classes, seed=self.seed_generator), n, 1)
+
+    def uniform(self, n, *shape):
+        return self._draw(lambda s: keras.random.uniform(s, seed=self.seed_generator), n, *shape)
 
     # -- network calls (conditional subclasses pass labels) -------------------
     def generate(self, z, labels, training=False):
@@ -67,10 +102,10 @@ class GAN(keras.Model):
 
     def d_targets(self, n):
         """Targets for D on real and fake: smoothed, noisy, and sometimes swapped."""
-        real = self.real_label - self.label_noise * keras.random.uniform((n, 1), seed=self.seed_generator)
-        fake = self.label_noise * keras.random.uniform((n, 1), seed=self.seed_generator)
+        real = self.real_label - self.label_noise * self.uniform(n, 1)
+        fake = self.label_noise * self.uniform(n, 1)
         if self.label_flip > 0:
-            flip = keras.random.uniform((n, 1), seed=self.seed_generator) < self.label_flip
+            flip = self.uniform(n, 1) < self.label_flip
             real, fake = tf.where(flip, fake, real), tf.where(flip, real, fake)
         return real, fake
 
@@ -100,6 +135,14 @@ class GAN(keras.Model):
                                 training=True)
         return tf.nest.map_structure(lambda t: t[:n], out), tf.nest.map_structure(lambda t: t[n:], out)
 
+    @staticmethod
+    def gradient_loss(loss, optimizer):
+        """The loss to differentiate (computed inside the tape): divided by the replica
+        count (gradients are summed across replicas) and scaled for mixed precision
+        (``apply_gradients`` unscales)."""
+        replicas, _ = _replicas()
+        return optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
+
     # -- one compiled step ----------------------------------------------------
     def train_step(self, data):
         """``d_steps`` discriminator updates, then one generator update.
@@ -122,17 +165,24 @@ class GAN(keras.Model):
             with tf.GradientTape() as tape:
                 real_out, fake_out = self.discriminate_both(real, fake, labels, fake_labels)
                 d_loss, logs = self.d_loss(real, fake, labels, fake_labels, real_out, fake_out)
-            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+                d_objective = self.gradient_loss(d_loss, self.d_optimizer)
+            grads = tape.gradient(d_objective, d_vars)
+            self.d_optimizer.apply_gradients(zip(grads, d_vars))
 
         with g_tape:
             fake_out = self.discriminate(fake, fake_labels, training=True)
             g_loss, g_logs = self.g_loss(fake_out, fake_labels)
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+            g_objective = self.gradient_loss(g_loss, self.g_optimizer)
+        grads = g_tape.gradient(g_objective, g_vars)
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
 
         logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs}
         for name, value in logs.items():
             self.trackers[name].update_state(value)
-        return {name: t.result() for name, t in self.trackers.items()}
+        results = {name: t.result() for name, t in self.trackers.items()}
+        if _replicas()[0] > 1:  # Keras averages step results over axis 0 across workers
+            results = {name: tf.reshape(v, [1]) for name, v in results.items()}
+        return results
 
 
 class ConditionalGAN(GAN):
@@ -177,7 +227,7 @@ class WGANGP(GAN):
 
     def gradient_penalty(self, real, fake, labels):
         """Mean of (‖∇D(x̂)‖ - 1)² with x̂ = αx + (1-α)G(z), one α ~ U(0, 1) per sample."""
-        alpha = keras.random.uniform((tf.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
+        alpha = self.uniform(tf.shape(real)[0], 1, 1, 1)
         mixed = alpha * real + (1.0 - alpha) * fake
         with tf.GradientTape() as tape:
             tape.watch(mixed)
@@ -208,14 +258,20 @@ def make_optimizer(cfg, side: str) -> keras.optimizers.Optimizer:
     clip = getattr(cfg, f"{side}_clipvalue") or None
     beta1, beta2 = getattr(cfg, f"{side}_beta1"), getattr(cfg, f"{side}_beta2")
     if name == "adam":
-        return keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2, clipvalue=clip)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(lr, clipvalue=clip)
-    return keras.optimizers.SGD(lr, momentum=beta1, clipvalue=clip)
+        opt = keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2, clipvalue=clip)
+    elif name == "rmsprop":
+        opt = keras.optimizers.RMSprop(lr, clipvalue=clip)
+    else:
+        opt = keras.optimizers.SGD(lr, momentum=beta1, clipvalue=clip)
+    return keras.optimizers.LossScaleOptimizer(opt) if cfg.mixed_precision else opt
 
 
 def build_gan(cfg) -> GAN:
-    """Networks + algorithm + optimizers, compiled and built (ready to train or restore)."""
+    """Networks + algorithm + optimizers, compiled and built (ready to train or restore).
+
+    Call it inside ``strategy.scope()`` for distributed training.
+    """
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
     generator, discriminator = build_networks(cfg)
     model = ALGORITHMS[cfg.architecture](generator, discriminator, cfg)
     g_opt, d_opt = make_optimizer(cfg, "g"), make_optimizer(cfg, "d")

@@ -20,6 +20,7 @@ LATENT_DISTS = ("normal", "uniform", "sphere")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
 IMAGE_SIZES = (28, 32, 64)
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 DCGAN_UPSAMPLING = ("transpose", "upsample")
 LABEL_ENCODINGS = ("embedding", "onehot")
 NUM_CLASSES = 10
@@ -80,6 +81,9 @@ class RunConfig:
     eval_every: int = 0  # 0 = no metrics during training
     steps_per_execution: int = 10
     jit_compile: bool = False
+    # scale
+    distribute: str = "none"  # none / mirrored (all local GPUs) / multiworker (hosts in TF_CONFIG)
+    mixed_precision: bool = False
 
     @property
     def is_conditional(self) -> bool:
@@ -149,6 +153,8 @@ HELP: dict[str, str] = {
     "eval_every": "Compute quality metrics every this many steps (0 = off).",
     "steps_per_execution": "Training steps run per compiled call (higher = less Python overhead).",
     "jit_compile": "Compile the training step with XLA.",
+    "distribute": "none (one device), mirrored (all local GPUs), multiworker (the hosts in TF_CONFIG).",
+    "mixed_precision": "Compute in float16 with loss scaling (for GPUs with tensor cores).",
 }
 
 
@@ -219,6 +225,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ("sample_every", "checkpoint_every"):
         v = getattr(cfg, key)
         _check(1 <= v <= 10_000_000, key, "an integer from 1 to 10000000", v)
+    _check(cfg.distribute in DISTRIBUTE, "distribute", " / ".join(DISTRIBUTE), cfg.distribute)
     _check(0 <= cfg.eval_every <= 10_000_000, "eval_every", "0 (off) to 10000000", cfg.eval_every)
     if cfg.architecture == "wgan-gp" and cfg.gp_weight == 0:
         cfg = dataclasses.replace(cfg, gp_weight=10.0)

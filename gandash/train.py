@@ -9,13 +9,17 @@ last step ends training cleanly with a final checkpoint; NaN/inf losses end it a
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -65,6 +69,55 @@ def setup_devices() -> str:
         except RuntimeError:
             pass
     return f"{len(gpus)} GPU(s)" if gpus else "CPU"
+
+
+def make_strategy(cfg):
+    """The tf.distribute strategy the config names (created before any other TF work)."""
+    import tensorflow as tf
+
+    if cfg.distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if cfg.distribute == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief_process() -> bool:
+    """True unless TF_CONFIG names this process as a non-chief worker of a cluster."""
+    try:
+        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        return True
+    task, cluster = tf_config.get("task") or {}, tf_config.get("cluster") or {}
+    if not task:
+        return True
+    kind, index = task.get("type"), int(task.get("index", 0))
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
+def scratch_copy(run: Run) -> Run:
+    """A private run directory for a non-chief worker: it reads the run's config and
+    checkpoint but writes nothing where the dashboard looks."""
+    scratch = Run(Path(tempfile.mkdtemp(prefix=f"gandash-{run.id}-")) / run.id)
+    scratch.dir.mkdir()
+    for path in (run.config_path, run.checkpoint_path):
+        if path.exists():
+            shutil.copy(path, scratch.dir / path.name)
+    return scratch
+
+
+def any_worker(strategy, flag: bool) -> bool:
+    """True when ``flag`` is true on any worker, so all take the same stop decision."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return flag
+
+    @tf.function
+    def total(x):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(x)), axis=None)
+
+    return float(total(tf.constant(1.0 if flag else 0.0))) > 0
 
 
 def total_steps(cfg, n_examples: int) -> int:
@@ -122,7 +175,7 @@ def weights_finite(model) -> bool:
 # -- the callback ---------------------------------------------------------------------
 def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wall0: float,
                    total: int, n_examples: int, stop_requested: Callable[[], bool],
-                   on_row: Callable[[dict], None] | None):
+                   on_row: Callable[[dict], None] | None, agree: Callable[[bool], bool]):
     import keras
 
     from gandash.images import to_grid_image, png_bytes
@@ -178,9 +231,10 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             if bad:
                 raise Diverged(f"{' and '.join(bad)} became NaN/inf at step {step}")
             outcome = None
-            if stop_requested():
+            # agree(): every worker of a distributed run takes the same decision
+            if agree(stop_requested()):
                 outcome = "stopped"
-            elif cfg.max_seconds and self.wall() >= cfg.max_seconds:
+            elif agree(bool(cfg.max_seconds and self.wall() >= cfg.max_seconds)):
                 outcome = "finished"
                 self.error = f"stopped after max_seconds={cfg.max_seconds:g}"
             elif step >= total:
@@ -210,6 +264,8 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
 def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = False,
           on_row: Callable[[dict], None] | None = None) -> str:
     """Train the run to its end (or until stopped); return the final state."""
+    if not is_chief_process():
+        run = scratch_copy(run)
     stop = threading.Event()
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -228,10 +284,14 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
         from gandash.data import load_for_config, make_pipeline
 
         device = setup_devices()
+        strategy = make_strategy(cfg)
+        if strategy.num_replicas_in_sync > 1:
+            device += f", {strategy.num_replicas_in_sync} replicas ({cfg.distribute})"
         ds = load_for_config(cfg)
         total = total_steps(cfg, len(ds))
         keras.utils.set_random_seed(cfg.seed)
-        model = build_gan(cfg)
+        with strategy.scope():
+            model = build_gan(cfg)
         step, wall0 = load_checkpoint(run, model)
         truncate_rows(run.metrics_path, step)
         status.update(step=step, total=total, device=device)
@@ -241,10 +301,12 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
             status.update(state="finished")
             return "finished"
         spe = math.gcd(cfg.steps_per_execution, cfg.log_every)
-        model.compile(model.g_optimizer, model.d_optimizer, steps_per_execution=spe,
-                      jit_compile=cfg.jit_compile)
+        with strategy.scope():
+            model.compile(model.g_optimizer, model.d_optimizer, steps_per_execution=spe,
+                          jit_compile=cfg.jit_compile)
         cb = _make_callback(run, cfg, model, status, step0=step, wall0=wall0, total=total,
-                            n_examples=len(ds), stop_requested=stop.is_set, on_row=on_row)
+                            n_examples=len(ds), stop_requested=stop.is_set, on_row=on_row,
+                            agree=lambda flag: any_worker(strategy, flag))
         chunk = cfg.log_every
         model.fit(make_pipeline(ds, cfg, seed=cfg.seed + step), steps_per_epoch=chunk,
                   epochs=math.ceil(total / chunk), initial_epoch=step // chunk, callbacks=[cb], shuffle=False,

@@ -10,6 +10,11 @@ def sn(layer: layers.Layer, cfg) -> layers.Layer:
     return layers.SpectralNormalization(layer) if cfg.spectral_norm else layer
 
 
+def batch_norm(cfg) -> layers.Layer:
+    """Generator batch norm; synchronised across replicas when training is distributed."""
+    return layers.BatchNormalization(momentum=0.8, synchronized=cfg.distribute != "none")
+
+
 def ch(base: int, cfg) -> int:
     """Channels/units scaled by the width multiplier."""
     return max(8, int(round(base * cfg.width)))
@@ -57,7 +62,7 @@ def conv_generator_trunk(h, cfg):
     widths = [ch(128 * 2 ** (n - 1 - i), cfg) for i in range(n)]  # e.g. 256,128 (+64)
     h = layers.Dense(start * start * widths[0], use_bias=not cfg.batch_norm)(h)
     if cfg.batch_norm:
-        h = layers.BatchNormalization(momentum=0.8)(h)
+        h = batch_norm(cfg)(h)
     h = layers.ReLU()(h)
     h = layers.Reshape((start, start, widths[0]))(h)
     for i in range(n):
@@ -71,9 +76,10 @@ def conv_generator_trunk(h, cfg):
                                        use_bias=last or not cfg.batch_norm)(h)
         if not last:
             if cfg.batch_norm:
-                h = layers.BatchNormalization(momentum=0.8)(h)
+                h = batch_norm(cfg)(h)
             h = layers.ReLU()(h)
-    return layers.Activation(cfg.output_activation, name="image_out")(h)
+    # float32 output even under mixed precision: images and losses stay in full precision
+    return layers.Activation(cfg.output_activation, name="image_out", dtype="float32")(h)
 
 
 def conv_disc_trunk(h, cfg, *, dropout: bool = True):
@@ -88,4 +94,4 @@ def conv_disc_trunk(h, cfg, *, dropout: bool = True):
 
 
 def logit(h, cfg, units: int = 1, name: str | None = None):
-    return sn(layers.Dense(units, name=name), cfg)(h)
+    return sn(layers.Dense(units, name=name, dtype="float32"), cfg)(h)

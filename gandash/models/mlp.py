@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from gandash.models._blocks import ch, image_input, logit, sn
+from gandash.models._blocks import batch_norm, ch, image_input, logit, sn
 
 
 def build_generator(cfg) -> keras.Model:
@@ -14,9 +14,10 @@ def build_generator(cfg) -> keras.Model:
         h = layers.Dense(ch(units, cfg))(h)
         h = layers.LeakyReLU(cfg.leaky_slope)(h)
         if cfg.batch_norm:
-            h = layers.BatchNormalization(momentum=0.8)(h)
+            h = batch_norm(cfg)(h)
     s = cfg.image_size
-    h = layers.Dense(s * s * cfg.channels, activation=cfg.output_activation)(h)
+    h = layers.Dense(s * s * cfg.channels)(h)
+    h = layers.Activation(cfg.output_activation, dtype="float32")(h)
     return keras.Model(z, layers.Reshape((s, s, cfg.channels))(h), name="generator")
 
 

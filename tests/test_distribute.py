@@ -1,0 +1,55 @@
+"""tf.distribute: mirrored over two logical CPUs matches one device; two workers write one run."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import tiny
+from gandash.config import ARCHITECTURES
+from gandash.runs import RunStore
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_mirrored_over_two_devices_matches_one_device(arch):
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tests", "helpers", "distributed_losses.py"), arch],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    single, mirrored = out["single"], out["mirrored"]
+    assert set(single) == set(mirrored)
+    for key in ("d_loss", "g_loss"):
+        assert single[key] == pytest.approx(mirrored[key], rel=1e-4, abs=1e-5), key
+    assert single["d_loss"][0] != single["d_loss"][2]  # it trained: the losses moved
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_worker_run_writes_one_run_directory(store):
+    run = store.create(tiny(distribute="multiworker", steps=4, log_every=1, checkpoint_every=2, batch_size=16))
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen([sys.executable, "-m", "gandash", "worker", str(run.dir)], cwd=REPO, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[:3000] for o in outs)
+    st = run.status()
+    assert st["state"] == "finished" and "2 replicas" in st["device"]
+    assert [int(r["step"]) for r in run.metrics()] == [1, 2, 3, 4]  # written once, by the chief
+    assert RunStore(store.root).list() == [run]
+    assert run.sample_steps() == [0, 2, 4]
