@@ -22,12 +22,13 @@ GROUPS = {
                      "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue"),
     "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "gp_weight"),
     "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every",
-                 "steps_per_execution", "jit_compile"),
+                 "steps_per_execution", "jit_compile", "distribute", "mixed_precision"),
 }
 CHOICES: dict[str, tuple] = {
     "dataset": C.DATASETS, "image_size": C.IMAGE_SIZES, "output_activation": C.OUTPUT_ACTIVATIONS,
     "architecture": C.ARCHITECTURES, "label_encoding": C.LABEL_ENCODINGS, "latent_dist": C.LATENT_DISTS,
     "upsampling": C.DCGAN_UPSAMPLING, "g_optimizer": C.OPTIMIZERS, "d_optimizer": C.OPTIMIZERS,
+    "distribute": C.DISTRIBUTE,
 }
 STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1,
          "d_clipvalue": 0.1, "gp_weight": 1.0}
