@@ -16,6 +16,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting (repeatable)")
     t.add_argument("--detach", action="store_true", help="start in the background and print the run id")
+    t.add_argument("--create-only", action="store_true",
+                   help="create the run directory and print its id without training (for multi-worker runs)")
 
     r = sub.add_parser("runs", help="list runs")
     r.add_argument("--json", action="store_true")

@@ -47,7 +47,30 @@ class GAN(keras.Model):
         self.d_steps = int(cfg.d_steps)
         self.seed_generator = keras.random.SeedGenerator(cfg.seed)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
+        self.ema_decay = float(cfg.ema)
+        self.ema_generator = None
+        if cfg.ema:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
         self.built = True  # both networks are built functional models; there is no call()
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator that draws samples: the weight average when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def update_ema(self, step: int, steps_since: int) -> None:
+        """Move the averaged generator towards the current one (called every few steps).
+
+        The decay ramps up as (1+t)/(10+t) so early samples are not stuck near the
+        random initial weights, and is raised to ``steps_since`` to cover skipped steps.
+        """
+        if self.ema_generator is None or steps_since <= 0:
+            return
+        d = min(self.ema_decay, (1.0 + step) / (10.0 + step)) ** steps_since
+        for avg, cur in zip(self.ema_generator.weights, self.generator.weights):
+            avg.assign(d * avg + (1.0 - d) * cur)
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from gandash.config import ConfigError, make_config
@@ -44,6 +43,9 @@ def cmd_train(args, store: RunStore) -> int:
         from gandash.data import load_for_config
 
         load_for_config(cfg)
+    if args.create_only:
+        print(store.create(cfg).id)
+        return 0
     if args.detach:
         from gandash.launcher import start
 

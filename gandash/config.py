@@ -73,6 +73,7 @@ class RunConfig:
     label_flip: float = 0.0  # probability of swapping real/fake targets for D
     d_steps: int = 1
     gp_weight: float = 0.0  # only wgan-gp; 0 there means the usual 10
+    ema: float = 0.999  # samples come from an exponential moving average of G's weights; 0 = off
     # schedule
     seed: int = 0
     log_every: int = 10
@@ -146,6 +147,7 @@ HELP: dict[str, str] = {
     "label_flip": "Probability of swapping real and fake targets for the discriminator.",
     "d_steps": "Discriminator (critic) steps per generator step.",
     "gp_weight": "Gradient-penalty weight λ (wgan-gp only; 0 means 10).",
+    "ema": "Sample from a moving average of the generator's weights with this decay (0 = off; 0.999 typical).",
     "seed": "Random seed: weights, noise, data order and the fixed sample grid.",
     "log_every": "Write a metrics row every this many steps.",
     "sample_every": "Save the fixed-noise sample grid every this many steps.",
@@ -212,6 +214,7 @@ def validate(cfg: RunConfig) -> RunConfig:
            "less than half of real_label (real and fake target ranges must not overlap)", cfg.label_noise)
     _check(0 <= cfg.label_flip < 0.5, "label_flip", "a probability in [0, 0.5)", cfg.label_flip)
     _check(1 <= cfg.d_steps <= 20, "d_steps", "an integer from 1 to 20", cfg.d_steps)
+    _check(cfg.ema == 0 or 0.5 <= cfg.ema < 1, "ema", "0 (off) or a decay in [0.5, 1)", cfg.ema)
     _check(0 <= cfg.gp_weight <= 1000, "gp_weight", "0 to 1000", cfg.gp_weight)
     if cfg.architecture != "wgan-gp":
         _check(cfg.gp_weight == 0, "gp_weight",
@@ -239,28 +242,28 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {},
     # keras-io "GAN overriding train_step" style MLP GAN.
     "mlp-classic": dict(
-        architecture="mlp", latent_dim=64, g_optimizer="rmsprop", d_optimizer="rmsprop",
+        architecture="mlp", ema=0.0, latent_dim=64, g_optimizer="rmsprop", d_optimizer="rmsprop",
         g_lr=8e-4, d_lr=8e-4, g_clipvalue=1.0, d_clipvalue=1.0, dropout=0.2, real_label=0.9,
         width=1.0, batch_norm=False, steps=5000, batch_size=64,
     ),
     # Keras-GAN DCGAN: z 100, Adam 2e-4 β1 0.5, UpSampling2D generator.
     "dcgan-keras": dict(
-        architecture="dcgan", latent_dim=100, upsampling="upsample", g_lr=2e-4, d_lr=2e-4,
+        architecture="dcgan", ema=0.0, latent_dim=100, upsampling="upsample", g_lr=2e-4, d_lr=2e-4,
         g_beta1=0.5, d_beta1=0.5, dropout=0.25, width=1.0, batch_size=32, steps=4000,
     ),
     # AC-GAN with noisy labels (real 0.8-1.0, fake 0-0.2).
     "acgan": dict(
-        architecture="acgan", latent_dim=100, g_lr=2e-4, d_lr=2e-4, g_beta1=0.5, d_beta1=0.5,
+        architecture="acgan", ema=0.0, latent_dim=100, g_lr=2e-4, d_lr=2e-4, g_beta1=0.5, d_beta1=0.5,
         real_label=1.0, label_noise=0.2, width=0.5, batch_size=64, steps=3000,
     ),
     # DCGAN with the usual tricks: label noise, 5% flips, spectral norm, separate rates (TTUR).
     "dcgan-tricks": dict(
-        architecture="dcgan", latent_dim=100, label_noise=0.1, label_flip=0.05, spectral_norm=True,
+        architecture="dcgan", ema=0.0, latent_dim=100, label_noise=0.1, label_flip=0.05, spectral_norm=True,
         g_lr=1e-4, d_lr=4e-4, g_beta1=0.5, d_beta1=0.5, width=0.5, steps=3000,
     ),
     # WGAN-GP (Gulrajani et al.): Adam 1e-4, β=(0.5, 0.9), 5 critic steps, λ=10.
     "wgan-gp": dict(
-        architecture="wgan-gp", latent_dim=128, g_lr=1e-4, d_lr=1e-4, g_beta1=0.5, g_beta2=0.9,
+        architecture="wgan-gp", ema=0.0, latent_dim=128, g_lr=1e-4, d_lr=1e-4, g_beta1=0.5, g_beta2=0.9,
         d_beta1=0.5, d_beta2=0.9, d_steps=5, gp_weight=10.0, batch_norm=True, dropout=0.0,
         width=0.5, steps=2000,
     ),

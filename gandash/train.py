@@ -9,21 +9,18 @@ last step ends training cleanly with a final checkpoint; NaN/inf losses end it a
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from gandash.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
 from gandash.runs import Run, RowWriter, atomic_write_bytes, truncate_rows
 
 
@@ -58,68 +55,6 @@ class StatusWriter:
         self._stop.set()
 
 
-def setup_devices() -> str:
-    """Use a GPU when TensorFlow sees one (memory growth on); return a description."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass
-    return f"{len(gpus)} GPU(s)" if gpus else "CPU"
-
-
-def make_strategy(cfg):
-    """The tf.distribute strategy the config names (created before any other TF work)."""
-    import tensorflow as tf
-
-    if cfg.distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if cfg.distribute == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def is_chief_process() -> bool:
-    """True unless TF_CONFIG names this process as a non-chief worker of a cluster."""
-    try:
-        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except ValueError:
-        return True
-    task, cluster = tf_config.get("task") or {}, tf_config.get("cluster") or {}
-    if not task:
-        return True
-    kind, index = task.get("type"), int(task.get("index", 0))
-    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
-
-
-def scratch_copy(run: Run) -> Run:
-    """A private run directory for a non-chief worker: it reads the run's config and
-    checkpoint but writes nothing where the dashboard looks."""
-    scratch = Run(Path(tempfile.mkdtemp(prefix=f"gandash-{run.id}-")) / run.id)
-    scratch.dir.mkdir()
-    for path in (run.config_path, run.checkpoint_path):
-        if path.exists():
-            shutil.copy(path, scratch.dir / path.name)
-    return scratch
-
-
-def any_worker(strategy, flag: bool) -> bool:
-    """True when ``flag`` is true on any worker, so all take the same stop decision."""
-    import tensorflow as tf
-
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return flag
-
-    @tf.function
-    def total(x):
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(x)), axis=None)
-
-    return float(total(tf.constant(1.0 if flag else 0.0))) > 0
-
-
 def total_steps(cfg, n_examples: int) -> int:
     return cfg.steps if cfg.steps > 0 else cfg.epochs * max(1, n_examples // cfg.batch_size)
 
@@ -132,6 +67,7 @@ def _state_variables(model) -> dict[str, list]:
         "go": model.g_optimizer.variables,
         "do": model.d_optimizer.variables,
         "rng": [model.seed_generator.state],
+        "ema": model.ema_generator.weights if model.ema_generator is not None else [],
     }
 
 
@@ -139,7 +75,7 @@ def save_checkpoint(run: Run, model, step: int, wall: float) -> None:
     """Write generator.keras then checkpoint.npz, each atomically."""
     tmp = run.dir / f".generator.{os.getpid()}.keras"
     try:
-        model.generator.save(tmp)
+        model.sampler.save(tmp)
         os.replace(tmp, run.generator_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -201,7 +137,7 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             return wall0 + time.perf_counter() - self.t0
 
         def write_sample(self, step: int) -> None:
-            imgs = generate(model.generator, cfg, grid_z, grid_labels)
+            imgs = generate(model.sampler, cfg, grid_z, grid_labels)
             png = png_bytes(to_grid_image(imgs, grid_columns(cfg)))
             atomic_write_bytes(run.sample_path(step), png)
 
@@ -211,7 +147,9 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             save_checkpoint(run, model, step, self.wall())
 
         def on_train_batch_end(self, batch, logs=None):
-            self.step = int(model.g_optimizer.iterations.numpy())
+            step = int(model.g_optimizer.iterations.numpy())
+            model.update_ema(step, step - self.step)
+            self.step = step
             if self.step >= total:
                 self.model.stop_training = True
 
@@ -248,7 +186,7 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
                 from gandash.evaluate import evaluate_in_training
 
                 status.update(step=step, phase="evaluating")
-                evaluate_in_training(run, model.generator, cfg, step)
+                evaluate_in_training(run, model.sampler, cfg, step)
                 status.update(phase="")
             status.update(step=step, epoch=row["epoch"], images_per_sec=ips, wall_time=row["wall_time"])
             if outcome:

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from conftest import tiny
 from gandash.config import ARCHITECTURES
 from gandash.runs import RunStore
 
@@ -39,7 +38,13 @@ def _free_ports(n):
 
 
 def test_two_worker_run_writes_one_run_directory(store):
-    run = store.create(tiny(distribute="multiworker", steps=4, log_every=1, checkpoint_every=2, batch_size=16))
+    proc = subprocess.run([sys.executable, "-m", "gandash", "--runs-dir", str(store.root), "train", "--create-only",
+                           *[f"--set={kv}" for kv in ("distribute=multiworker", "steps=4", "log_every=1",
+                                                       "checkpoint_every=2", "sample_every=2", "batch_size=16",
+                                                       "width=0.25", "steps_per_execution=1")]],
+                          capture_output=True, text=True, cwd=REPO, env=ENV, timeout=120, check=True)
+    run = store.get(proc.stdout.strip())
+    assert run.status()["state"] == "queued"
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     procs = []
     for index in range(2):

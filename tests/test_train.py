@@ -112,3 +112,26 @@ def test_unknown_data_fails_with_clear_status(store, tmp_path):
     run = store.create(tiny(dataset="custom", data_path=str(tmp_path / "missing.npz")))
     assert train(run, install_signal_handlers=False) == "failed"
     assert "DataError" in run.status()["error"]
+
+
+def test_samples_come_from_the_weight_average(store):
+    """With ema on, generator.keras holds the averaged weights; with ema=0 the raw ones."""
+    import keras
+
+    from gandash.algorithms import build_gan
+
+    for ema in (0.999, 0.0):
+        cfg = tiny(steps=4, ema=ema)
+        run = store.create(cfg)
+        train(run, install_signal_handlers=False)
+        model = build_gan(cfg)
+        load_checkpoint(run, model)
+        saved = keras.saving.load_model(run.generator_path, safe_mode=True).get_weights()
+        raw = model.generator.get_weights()
+        if ema:
+            avg = model.ema_generator.get_weights()
+            assert all(np.array_equal(a, b) for a, b in zip(saved, avg))
+            assert not all(np.array_equal(a, b) for a, b in zip(avg, raw))
+        else:
+            assert model.ema_generator is None
+            assert all(np.array_equal(a, b) for a, b in zip(saved, raw))

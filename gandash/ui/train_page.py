@@ -20,7 +20,7 @@ GROUPS = {
                        "dropout", "leaky_slope", "spectral_norm"),
     "Optimisation": ("batch_size", "steps", "epochs", "max_seconds", "g_optimizer", "g_lr", "g_beta1",
                      "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue"),
-    "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "gp_weight"),
+    "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "gp_weight", "ema"),
     "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every",
                  "steps_per_execution", "jit_compile", "distribute", "mixed_precision"),
 }
