@@ -58,9 +58,9 @@ class _RealSet:
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_N:
         raise EvalError(f"n must be an integer from 1 to {MAX_N}, got {n!r}")
-    return n
+    return int(n)
 
 
 def _as_images(images: np.ndarray) -> np.ndarray:
@@ -163,7 +163,7 @@ def evaluate_generator(generator, cfg, runs_root: Path | str, n: int = 10_000, s
     """Metrics of ``n`` samples (fixed ``seed``) of an in-memory generator, with the reference."""
     from gandash.sampling import sample
 
-    _check_n(n)
+    n = _check_n(n)
     check_dataset(cfg.dataset)
     say = progress or (lambda msg: None)
     ensure_evaluator(cfg.dataset, runs_root, say)
@@ -199,7 +199,7 @@ def evaluate_run(run: Run, n: int = 10_000, seed: int = 0, progress: Progress | 
     """Evaluate a run's saved generator, append the row to its eval.csv, return it with ``step``."""
     from gandash.sampling import load_generator
 
-    _check_n(n)
+    n = _check_n(n)
     cfg = run.config()
     check_dataset(cfg.dataset)
     if not run.generator_path.exists():
