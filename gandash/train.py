@@ -232,6 +232,7 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
             model = build_gan(cfg)
         step, wall0 = load_checkpoint(run, model)
         truncate_rows(run.metrics_path, step)
+        truncate_rows(run.eval_path, step)
         status.update(step=step, total=total, device=device)
         print(f"run {run.id}: {cfg.architecture} on {cfg.dataset}, {len(ds)} images, "
               f"steps {step}->{total}, device {device}", flush=True)
