@@ -63,6 +63,11 @@ def stop(run: Run, wait: float = 0.0) -> str:
             run.write_status(state="stopped", error=status.get("error", ""))
         return run.status().get("state", "stopped")
     pid = status.get("pid")
+    starting_until = time.time() + 5.0  # a trainer just started writes its pid within a second
+    while pid is None and status.get("state") == "queued" and time.time() < starting_until:
+        time.sleep(0.2)
+        status = run.status()
+        pid = status.get("pid")
     if not isinstance(pid, int) or not _is_our_trainer(pid, run):
         run.write_status(state="stopped", error="trainer process not found")
         return "stopped"

@@ -141,3 +141,16 @@ def test_sample_bad_input(trained, tmp_path, args, message):
     proc = cli(root, *argv, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_stop_right_after_start_really_stops(tmp_path):
+    """A stop that arrives while the trainer is still starting is not lost."""
+    run_id = cli(tmp_path, "train", "--detach", "--set", "steps=100000", "--set", "log_every=5", *TINY).stdout.strip()
+    assert cli(tmp_path, "stop", run_id).stdout.strip() == "stopped"
+    run = RunStore(tmp_path).get(run_id)
+    time.sleep(8)  # long enough for a trainer that missed the stop to report itself running
+    st = run.status()
+    assert st["state"] == "stopped", st
+    pid = st.get("pid")
+    if isinstance(pid, int):
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split(")")[-1][:3]
