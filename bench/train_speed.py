@@ -4,7 +4,9 @@ The recipe loop is the one from the Keras-GAN / Keras blog examples:
 ``generator.predict`` → ``discriminator.train_on_batch`` (real, then fake) →
 ``combined.train_on_batch``. gandash's trainer is ``gandash.train.train`` on a
 run directory (compiled train_step, tf.data input). Blocks of both are
-interleaved and the median images/s of each is reported with the ratio.
+interleaved and the median images/s of each is reported with the ratio, for both
+of gandash's update orders: ``alternating`` (G trained against the just-updated D,
+the recipe's order) and ``simultaneous`` (both gradients from one D pass).
 
     GANDASH_DATA_DIR=../shared/data python bench/train_speed.py [--repeats 3]
 """
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from gandash.config import make_config  # noqa: E402
+from gandash.config import UPDATES, make_config  # noqa: E402
 from gandash.data import load_builtin, scale  # noqa: E402
 from gandash.runs import RunStore  # noqa: E402
 from gandash.train import train  # noqa: E402
@@ -35,17 +37,17 @@ def recipe_images_per_sec(cfg, x: np.ndarray, steps: int, warmup: int = 5) -> fl
     """The predict → train_on_batch loop, timed after ``warmup`` steps."""
     import keras
 
-    from gandash.algorithms import make_optimizer
     from gandash.models import build_networks
+    from gandash.optimizers import make_optimizer
 
     keras.utils.set_random_seed(cfg.seed)
     g, d = build_networks(cfg)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
-    d.compile(make_optimizer(cfg, "d"), bce)
+    d.compile(make_optimizer(cfg, "d", fused=False), bce)
     z_in = keras.Input((cfg.latent_dim,))
     combined = keras.Model(z_in, d(g(z_in)))
     d.trainable = False
-    combined.compile(make_optimizer(cfg, "g"), bce)
+    combined.compile(make_optimizer(cfg, "g", fused=False), bce)
     bs = cfg.batch_size
     valid, fake = np.ones((bs, 1), "float32"), np.zeros((bs, 1), "float32")
     rng = np.random.default_rng(0)
@@ -64,9 +66,9 @@ def recipe_images_per_sec(cfg, x: np.ndarray, steps: int, warmup: int = 5) -> fl
     return steps * bs / (time.perf_counter() - t0)
 
 
-def gandash_images_per_sec(cfg, steps: int, root: Path) -> float:
+def gandash_images_per_sec(cfg, steps: int, root: Path, update: str) -> float:
     """gandash's trainer; the first logged interval (tracing) is left out."""
-    cfg = make_config("fast", {**cfg.to_dict(), "steps": steps, "log_every": steps // 5,
+    cfg = make_config("fast", {**cfg.to_dict(), "update": update, "steps": steps, "log_every": steps // 5,
                                "sample_every": 10**6, "checkpoint_every": 10**6})
     run = RunStore(root).create(cfg)
     train(run, install_signal_handlers=False)
@@ -81,19 +83,21 @@ def main() -> None:
     args = ap.parse_args()
     ds = load_builtin("mnist", "train")
     root = Path(tempfile.mkdtemp(prefix="gandash-bench-"))
-    print(f"{'model':6s} {'recipe img/s':>13s} {'gandash img/s':>14s} {'ratio':>6s}")
+    print(f"{'model':6s} {'update':12s} {'recipe img/s':>13s} {'gandash img/s':>14s} {'ratio':>6s}")
     for arch, preset in CASES.items():
         cfg = make_config(preset)
         x = np.asarray(scale(ds.images.astype("float32")[..., None], cfg.output_activation))
         steps = args.steps or (300 if arch == "mlp" else 100)
-        rec, ours = [], []
+        rec, ours = [], {u: [] for u in UPDATES}
         for _ in range(args.repeats):
             rec.append(recipe_images_per_sec(cfg, x, steps))
-            ours.append(gandash_images_per_sec(cfg, steps * 5, root))
-        r, o = statistics.median(rec), statistics.median(ours)
-        print(f"{arch:6s} {r:13.0f} {o:14.0f} {o / r:6.2f}x   "
-              f"(recipe {[round(v) for v in rec]}, gandash {[round(v) for v in ours]})", flush=True)
-
+            for u in UPDATES:
+                ours[u].append(gandash_images_per_sec(cfg, steps * 5, root, u))
+        r = statistics.median(rec)
+        for u in UPDATES:
+            o = statistics.median(ours[u])
+            print(f"{arch:6s} {u:12s} {r:13.0f} {o:14.0f} {o / r:6.2f}x   "
+                  f"(recipe {[round(v) for v in rec]}, gandash {[round(v) for v in ours[u]]})", flush=True)
 
 if __name__ == "__main__":
     main()
