@@ -7,10 +7,13 @@ resumable state.
 """
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from gandash.models import build_networks
+from gandash.optimizers import make_optimizer
 
 
 
@@ -45,6 +48,7 @@ class GAN(keras.Model):
         self.label_noise = float(cfg.label_noise)
         self.label_flip = float(cfg.label_flip)
         self.d_steps = int(cfg.d_steps)
+        self.simultaneous = cfg.update == "simultaneous"
         self.seed_generator = keras.random.SeedGenerator(cfg.seed)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
         self.ema_decay = float(cfg.ema)
@@ -173,31 +177,38 @@ class GAN(keras.Model):
         As in the PyTorch DCGAN example, the generator step reuses the fake batch of
         the last discriminator step: its forward pass is recorded on ``g_tape`` and
         the tape is re-entered for D(G(z)), which saves one generator pass per step.
+        With ``update="simultaneous"`` (as in the TensorFlow DCGAN tutorial) the last
+        discriminator pass is also recorded on ``g_tape``: both networks take their
+        gradients from that one pass, so G sees D before D's update and one
+        discriminator pass is saved as well.
         """
         real, labels = data
         labels = tf.reshape(tf.cast(labels, "int32"), (-1, 1))
         n = tf.shape(real)[0]
         d_vars = self.discriminator.trainable_weights
         g_vars = self.generator.trainable_weights
-        for _ in range(self.d_steps):
+        for i in range(self.d_steps):
+            together = self.simultaneous and i == self.d_steps - 1
             fake_labels = self.sample_labels(n)
             z = self.sample_z(n)
             g_tape = tf.GradientTape()
             with g_tape:
                 fake = self.generate(z, fake_labels, training=True)
             with tf.GradientTape() as tape:
-                real_out, fake_out = self.discriminate_both(real, fake, labels, fake_labels)
+                with g_tape if together else contextlib.nullcontext():
+                    real_out, fake_out = self.discriminate_both(real, fake, labels, fake_labels)
                 d_loss, logs = self.d_loss(real, fake, labels, fake_labels, real_out, fake_out)
                 d_objective = self.gradient_loss(d_loss, self.d_optimizer)
-            grads = tape.gradient(d_objective, d_vars)
-            self.d_optimizer.apply_gradients(zip(grads, d_vars))
+            d_grads = tape.gradient(d_objective, d_vars)
+            if together:
+                g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_labels, g_vars)
+            self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
 
-        with g_tape:
-            fake_out = self.discriminate(fake, fake_labels, training=True)
-            g_loss, g_logs = self.g_loss(fake_out, fake_labels)
-            g_objective = self.gradient_loss(g_loss, self.g_optimizer)
-        grads = g_tape.gradient(g_objective, g_vars)
-        self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        if not self.simultaneous:
+            with g_tape:
+                fake_out = self.discriminate(fake, fake_labels, training=True)
+            g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_labels, g_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
 
         logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs}
         for name, value in logs.items():
@@ -206,6 +217,13 @@ class GAN(keras.Model):
         if _replicas()[0] > 1:  # Keras averages step results over axis 0 across workers
             results = {name: tf.reshape(v, [1]) for name, v in results.items()}
         return results
+
+    def _g_gradients(self, g_tape, fake_out, fake_labels, g_vars):
+        """G's loss on D's output for the recorded fake batch, and its gradients."""
+        with g_tape:
+            g_loss, g_logs = self.g_loss(fake_out, fake_labels)
+            g_objective = self.gradient_loss(g_loss, self.g_optimizer)
+        return g_tape.gradient(g_objective, g_vars), g_loss, g_logs
 
 
 class ConditionalGAN(GAN):
@@ -272,21 +290,6 @@ class WGANGP(GAN):
 
 
 ALGORITHMS = {"mlp": GAN, "dcgan": GAN, "cgan": ConditionalGAN, "acgan": ACGAN, "wgan-gp": WGANGP}
-
-
-def make_optimizer(cfg, side: str) -> keras.optimizers.Optimizer:
-    """The optimizer of one network (``side`` is 'g' or 'd') as the config says."""
-    name = getattr(cfg, f"{side}_optimizer")
-    lr = getattr(cfg, f"{side}_lr")
-    clip = getattr(cfg, f"{side}_clipvalue") or None
-    beta1, beta2 = getattr(cfg, f"{side}_beta1"), getattr(cfg, f"{side}_beta2")
-    if name == "adam":
-        opt = keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2, clipvalue=clip)
-    elif name == "rmsprop":
-        opt = keras.optimizers.RMSprop(lr, clipvalue=clip)
-    else:
-        opt = keras.optimizers.SGD(lr, momentum=beta1, clipvalue=clip)
-    return keras.optimizers.LossScaleOptimizer(opt) if cfg.mixed_precision else opt
 
 
 def build_gan(cfg) -> GAN:

@@ -23,6 +23,7 @@ IMAGE_SIZES = (28, 32, 64)
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 DCGAN_UPSAMPLING = ("transpose", "upsample")
 LABEL_ENCODINGS = ("embedding", "onehot")
+UPDATES = ("alternating", "simultaneous")
 NUM_CLASSES = 10
 
 
@@ -44,6 +45,7 @@ class RunConfig:
     architecture: str = "dcgan"
     conditional: bool = False  # only meaningful for wgan-gp; cgan/acgan always are
     label_encoding: str = "embedding"
+    projection: bool = False  # conditional D: project the label onto D's features (not an input channel)
     latent_dim: int = 64
     latent_dist: str = "normal"
     width: float = 0.5
@@ -72,6 +74,7 @@ class RunConfig:
     label_noise: float = 0.0  # real targets U(real_label-noise, real_label), fake U(0, noise)
     label_flip: float = 0.0  # probability of swapping real/fake targets for D
     d_steps: int = 1
+    update: str = "alternating"  # G sees D after its update, or both from one pass
     gp_weight: float = 0.0  # only wgan-gp; 0 there means the usual 10
     ema: float = 0.999  # samples come from an exponential moving average of G's weights; 0 = off
     # schedule
@@ -120,6 +123,8 @@ HELP: dict[str, str] = {
     "architecture": "mlp, dcgan, cgan (conditional), acgan (auxiliary classifier), wgan-gp.",
     "conditional": "wgan-gp only: feed the class label to generator and critic.",
     "label_encoding": "Conditional models: learned embedding or one-hot label.",
+    "projection": "cgan / conditional wgan-gp: the discriminator scores the label by projecting a label "
+                  "embedding onto its features (Miyato & Koyama 2018) instead of taking it as an image channel.",
     "latent_dim": "Size of the noise vector z.",
     "latent_dist": "normal N(0, 1), uniform U(-1, 1), or sphere (normal projected to the unit sphere).",
     "width": "Multiplier on every layer's width (0.5 = half the channels).",
@@ -146,6 +151,8 @@ HELP: dict[str, str] = {
     "label_noise": "Noisy labels: real targets drawn in [real_label-noise, real_label], fake in [0, noise].",
     "label_flip": "Probability of swapping real and fake targets for the discriminator.",
     "d_steps": "Discriminator (critic) steps per generator step.",
+    "update": "alternating: G is trained against the just-updated D (the classic recipes); simultaneous: "
+              "both take gradients from one D pass (faster; as in the TensorFlow DCGAN tutorial).",
     "gp_weight": "Gradient-penalty weight λ (wgan-gp only; 0 means 10).",
     "ema": "Sample from a moving average of the generator's weights with this decay (0 = off; 0.999 typical).",
     "seed": "Random seed: weights, noise, data order and the fixed sample grid.",
@@ -213,6 +220,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check(cfg.real_label - cfg.label_noise > cfg.label_noise, "label_noise",
            "less than half of real_label (real and fake target ranges must not overlap)", cfg.label_noise)
     _check(0 <= cfg.label_flip < 0.5, "label_flip", "a probability in [0, 0.5)", cfg.label_flip)
+    _check(cfg.update in UPDATES, "update", "alternating or simultaneous", cfg.update)
     _check(1 <= cfg.d_steps <= 20, "d_steps", "an integer from 1 to 20", cfg.d_steps)
     _check(cfg.ema == 0 or 0.5 <= cfg.ema < 1, "ema", "0 (off) or a decay in [0.5, 1)", cfg.ema)
     _check(0 <= cfg.gp_weight <= 1000, "gp_weight", "0 to 1000", cfg.gp_weight)
@@ -221,6 +229,9 @@ def validate(cfg: RunConfig) -> RunConfig:
                "0: a gradient penalty needs the Wasserstein loss (architecture wgan-gp)", cfg.gp_weight)
         _check(not cfg.conditional or cfg.architecture in CONDITIONAL_ONLY, "conditional",
                "false for mlp/dcgan (use cgan or acgan for a conditional model)", cfg.conditional)
+    _check(not cfg.projection or cfg.architecture == "cgan" or (cfg.architecture == "wgan-gp" and cfg.conditional),
+           "projection", "false unless the discriminator takes a label (cgan, or wgan-gp with conditional)",
+           cfg.projection)
     _check(0 <= cfg.seed < 2**31, "seed", "an integer from 0 to 2147483647", cfg.seed)
     _check(1 <= cfg.steps_per_execution <= 1000, "steps_per_execution", "an integer from 1 to 1000",
            cfg.steps_per_execution)

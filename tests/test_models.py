@@ -32,6 +32,8 @@ def test_shapes(arch, size):
     dict(architecture="mlp", batch_norm=True, spectral_norm=True),
     dict(architecture="cgan", label_encoding="onehot"),
     dict(architecture="wgan-gp", conditional=True),
+    dict(architecture="cgan", projection=True),
+    dict(architecture="wgan-gp", conditional=True, projection=True),
     dict(architecture="dcgan", output_activation="sigmoid"),
 ])
 def test_variants(overrides):
@@ -44,6 +46,19 @@ def test_variants(overrides):
     if cfg.output_activation == "sigmoid":
         assert x.min() >= 0
     assert d([x, y] if cfg.is_conditional else x).shape == (2, 1)
+
+
+@pytest.mark.parametrize("overrides", [dict(architecture="cgan"),
+                                       dict(architecture="wgan-gp", conditional=True)])
+def test_projection_discriminator_sees_the_image_alone_and_scores_the_label(overrides):
+    import keras
+
+    _, d = build_networks(tiny(**overrides, projection=True))
+    first_conv = next(layer for layer in d.layers if isinstance(layer, keras.layers.Conv2D))
+    assert first_conv.kernel.shape[2] == 1  # no label channel joined to the image
+    x = np.repeat(np.random.default_rng(0).uniform(-1, 1, (1, 28, 28, 1)).astype("float32"), 4, axis=0)
+    scores = d([x, np.arange(4, dtype="int32").reshape(4, 1)]).numpy().ravel()
+    assert len(set(np.round(scores, 6))) == 4  # the same image scores differently per label
 
 
 def test_critic_has_no_batch_norm_or_sigmoid():

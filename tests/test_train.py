@@ -135,3 +135,46 @@ def test_samples_come_from_the_weight_average(store):
         else:
             assert model.ema_generator is None
             assert all(np.array_equal(a, b) for a, b in zip(saved, raw))
+
+
+def _one_step(cfg):
+    """Weights of D and G after one train_step on a fixed batch (same seed, same noise)."""
+    import keras
+    import tensorflow as tf
+
+    from gandash.algorithms import build_gan
+
+    keras.utils.set_random_seed(0)
+    model = build_gan(cfg)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (cfg.batch_size, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, cfg.batch_size).astype("int32")
+    model.train_step((tf.constant(x), tf.constant(y)))
+    return model.discriminator.get_weights(), model.generator.get_weights()
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "acgan", "wgan-gp"])
+def test_simultaneous_update_trains_g_against_d_before_its_update(arch):
+    """simultaneous: D's update is the alternating one, and G's update is the one G would get if
+    D had not moved; alternating: G's update sees the moved D."""
+    base = dict(architecture=arch, batch_norm=False, dropout=0.0, d_optimizer="sgd", d_beta1=0.0, ema=0.0)
+    big, small = dict(d_lr=1.0), dict(d_lr=1e-9)
+    d_alt, g_alt = _one_step(tiny(**base, **big))
+    d_sim, g_sim = _one_step(tiny(**base, **big, update="simultaneous"))
+    _, g_still = _one_step(tiny(**base, **small))
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(d_alt, d_sim))
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(g_sim, g_still))
+    assert not all(np.allclose(a, b, atol=1e-5) for a, b in zip(g_alt, g_sim))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cgan", "wgan-gp"])
+def test_simultaneous_update_trains_every_architecture(store, arch):
+    run = store.create(tiny(architecture=arch, update="simultaneous"))
+    assert train(run, install_signal_handlers=False) == "finished"
+    assert np.isfinite([r["g_loss"] for r in run.metrics()]).all()
+
+
+def test_mixed_precision_trains_with_loss_scaling(store):
+    run = store.create(tiny(mixed_precision=True))
+    assert train(run, install_signal_handlers=False) == "finished"
+    assert np.isfinite([r["d_loss"] for r in run.metrics()]).all()

@@ -95,3 +95,19 @@ def conv_disc_trunk(h, cfg, *, dropout: bool = True):
 
 def logit(h, cfg, units: int = 1, name: str | None = None):
     return sn(layers.Dense(units, name=name, dtype="float32"), cfg)(h)
+
+
+def conditional_score(x, y, cfg):
+    """The discriminator's score for an (image, label) pair.
+
+    By default the label joins the image as extra channel(s). With ``projection``
+    (Miyato & Koyama 2018) D sees the image alone and adds the inner product of a
+    learned label embedding with its features to the unconditional logit, which
+    makes "right image, wrong label" much easier for D to tell apart.
+    """
+    if not cfg.projection:
+        return logit(conv_disc_trunk(layers.Concatenate()([x, label_map(y, cfg)]), cfg), cfg)
+    h = conv_disc_trunk(x, cfg)
+    embedded = layers.Flatten()(layers.Embedding(cfg.num_classes, h.shape[-1])(y))
+    projected = layers.Dot(axes=1)([h, embedded])
+    return layers.Add(dtype="float32")([logit(h, cfg), projected])

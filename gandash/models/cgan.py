@@ -1,11 +1,12 @@
-"""Conditional GAN: the class label joined to z in G and to the image (as a channel) in D."""
+"""Conditional GAN: the class label joined to z in G and to the image (as a channel) in D,
+or projected onto D's features."""
 from __future__ import annotations
 
 import keras
 from keras import layers
 
 from gandash.models._blocks import (
-    conv_disc_trunk, conv_generator_trunk, image_input, label_input, label_map, label_vector, logit,
+    conditional_score, conv_generator_trunk, image_input, label_input, label_vector,
 )
 
 
@@ -17,5 +18,4 @@ def build_generator(cfg) -> keras.Model:
 
 def build_discriminator(cfg) -> keras.Model:
     x, y = image_input(cfg), label_input()
-    h = layers.Concatenate()([x, label_map(y, cfg)])
-    return keras.Model([x, y], logit(conv_disc_trunk(h, cfg), cfg), name="discriminator")
+    return keras.Model([x, y], conditional_score(x, y, cfg), name="discriminator")

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import keras
-from keras import layers
 
 from gandash.models import cgan, dcgan
-from gandash.models._blocks import conv_disc_trunk, image_input, label_input, label_map, logit
+from gandash.models._blocks import conditional_score, conv_disc_trunk, image_input, label_input, logit
 
 
 def build_generator(cfg) -> keras.Model:
@@ -17,6 +16,5 @@ def build_discriminator(cfg) -> keras.Model:
     x = image_input(cfg)
     if cfg.conditional:
         y = label_input()
-        h = layers.Concatenate()([x, label_map(y, cfg)])
-        return keras.Model([x, y], logit(conv_disc_trunk(h, cfg), cfg), name="critic")
+        return keras.Model([x, y], conditional_score(x, y, cfg), name="critic")
     return keras.Model(x, logit(conv_disc_trunk(x, cfg), cfg), name="critic")

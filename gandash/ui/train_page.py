@@ -16,11 +16,12 @@ from gandash.ui.nav import go
 DEFAULTS = RunConfig()
 GROUPS = {
     "Data and model": ("dataset", "image_size", "output_activation", "architecture", "conditional",
-                       "label_encoding", "latent_dim", "latent_dist", "width", "upsampling", "batch_norm",
-                       "dropout", "leaky_slope", "spectral_norm"),
+                       "label_encoding", "projection", "latent_dim", "latent_dist", "width", "upsampling",
+                       "batch_norm", "dropout", "leaky_slope", "spectral_norm"),
     "Optimisation": ("batch_size", "steps", "epochs", "max_seconds", "g_optimizer", "g_lr", "g_beta1",
                      "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue"),
-    "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "gp_weight", "ema"),
+    "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "update", "gp_weight",
+                             "ema"),
     "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every",
                  "steps_per_execution", "jit_compile", "distribute", "mixed_precision"),
 }
@@ -28,7 +29,7 @@ CHOICES: dict[str, tuple] = {
     "dataset": C.DATASETS, "image_size": C.IMAGE_SIZES, "output_activation": C.OUTPUT_ACTIVATIONS,
     "architecture": C.ARCHITECTURES, "label_encoding": C.LABEL_ENCODINGS, "latent_dist": C.LATENT_DISTS,
     "upsampling": C.DCGAN_UPSAMPLING, "g_optimizer": C.OPTIMIZERS, "d_optimizer": C.OPTIMIZERS,
-    "distribute": C.DISTRIBUTE,
+    "distribute": C.DISTRIBUTE, "update": C.UPDATES,
 }
 STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1,
          "d_clipvalue": 0.1, "gp_weight": 1.0}
@@ -43,6 +44,7 @@ def applies(field: str, v: dict[str, Any]) -> bool:
         "data_path": False,
         "conditional": wgan,
         "label_encoding": arch in C.CONDITIONAL_ONLY or (wgan and bool(v.get("conditional"))),
+        "projection": arch == "cgan" or (wgan and bool(v.get("conditional"))),
         "upsampling": arch != "mlp",
         "gp_weight": wgan,
         "real_label": not wgan, "label_noise": not wgan, "label_flip": not wgan,
