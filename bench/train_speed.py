@@ -8,7 +8,7 @@ interleaved and the median images/s of each is reported with the ratio, for both
 of gandash's update orders: ``alternating`` (G trained against the just-updated D,
 the recipe's order) and ``simultaneous`` (both gradients from one D pass).
 
-    GANDASH_DATA_DIR=../shared/data python bench/train_speed.py [--repeats 3]
+    GANDASH_DATA_DIR=../shared/data python bench/train_speed.py [--repeats 3] [--model mlp]
 """
 from __future__ import annotations
 
@@ -80,11 +80,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=0, help="steps per block (default per model)")
+    ap.add_argument("--model", choices=list(CASES), action="append", help="only these models (default all)")
     args = ap.parse_args()
     ds = load_builtin("mnist", "train")
     root = Path(tempfile.mkdtemp(prefix="gandash-bench-"))
     print(f"{'model':6s} {'update':12s} {'recipe img/s':>13s} {'gandash img/s':>14s} {'ratio':>6s}")
     for arch, preset in CASES.items():
+        if args.model and arch not in args.model:
+            continue
         cfg = make_config(preset)
         x = np.asarray(scale(ds.images.astype("float32")[..., None], cfg.output_activation))
         steps = args.steps or (300 if arch == "mlp" else 100)

@@ -45,7 +45,7 @@ class RunConfig:
     architecture: str = "dcgan"
     conditional: bool = False  # only meaningful for wgan-gp; cgan/acgan always are
     label_encoding: str = "embedding"
-    projection: bool = False  # conditional D: project the label onto D's features (not an input channel)
+    projection: bool = True  # conditional D: project the label onto D's features (not an input channel)
     latent_dim: int = 64
     latent_dist: str = "normal"
     width: float = 0.5
@@ -124,7 +124,7 @@ HELP: dict[str, str] = {
     "conditional": "wgan-gp only: feed the class label to generator and critic.",
     "label_encoding": "Conditional models: learned embedding or one-hot label.",
     "projection": "cgan / conditional wgan-gp: the discriminator scores the label by projecting a label "
-                  "embedding onto its features (Miyato & Koyama 2018) instead of taking it as an image channel.",
+                  "embedding onto its features (Miyato & Koyama 2018); off, the label joins the image as a channel.",
     "latent_dim": "Size of the noise vector z.",
     "latent_dist": "normal N(0, 1), uniform U(-1, 1), or sphere (normal projected to the unit sphere).",
     "width": "Multiplier on every layer's width (0.5 = half the channels).",
@@ -229,9 +229,6 @@ def validate(cfg: RunConfig) -> RunConfig:
                "0: a gradient penalty needs the Wasserstein loss (architecture wgan-gp)", cfg.gp_weight)
         _check(not cfg.conditional or cfg.architecture in CONDITIONAL_ONLY, "conditional",
                "false for mlp/dcgan (use cgan or acgan for a conditional model)", cfg.conditional)
-    _check(not cfg.projection or cfg.architecture == "cgan" or (cfg.architecture == "wgan-gp" and cfg.conditional),
-           "projection", "false unless the discriminator takes a label (cgan, or wgan-gp with conditional)",
-           cfg.projection)
     _check(0 <= cfg.seed < 2**31, "seed", "an integer from 0 to 2147483647", cfg.seed)
     _check(1 <= cfg.steps_per_execution <= 1000, "steps_per_execution", "an integer from 1 to 1000",
            cfg.steps_per_execution)

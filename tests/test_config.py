@@ -63,9 +63,6 @@ BAD = [
     ({"gp_weight": 10}, "gp_weight"),  # penalty on a non-Wasserstein loss
     ({"architecture": "wgan-gp", "gp_weight": -1}, "gp_weight"),
     ({"conditional": True}, "conditional"),  # dcgan cannot be conditional
-    ({"projection": True}, "projection"),  # dcgan's D takes no label
-    ({"architecture": "acgan", "projection": True}, "projection"),  # acgan's D predicts the label
-    ({"architecture": "wgan-gp", "projection": True}, "projection"),  # unconditional critic
     ({"update": "random"}, "update"),
     ({"steps": -1}, "steps"),
     ({"epochs": 0}, "epochs"),

@@ -100,10 +100,10 @@ def logit(h, cfg, units: int = 1, name: str | None = None):
 def conditional_score(x, y, cfg):
     """The discriminator's score for an (image, label) pair.
 
-    By default the label joins the image as extra channel(s). With ``projection``
-    (Miyato & Koyama 2018) D sees the image alone and adds the inner product of a
-    learned label embedding with its features to the unconditional logit, which
-    makes "right image, wrong label" much easier for D to tell apart.
+    With ``projection`` (the default; Miyato & Koyama 2018) D sees the image alone
+    and adds the inner product of a learned label embedding with its features to
+    the unconditional logit, which makes "right image, wrong label" much easier for
+    D to tell apart. Without it the label joins the image as extra channel(s).
     """
     if not cfg.projection:
         return logit(conv_disc_trunk(layers.Concatenate()([x, label_map(y, cfg)]), cfg), cfg)
