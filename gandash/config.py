@@ -317,6 +317,11 @@ def make_config(preset: str = "fast", overrides: Mapping[str, Any] | None = None
     return validate(RunConfig(**values))
 
 
+# Settings added after runs were already being written, with the value that reproduces how
+# those older runs were built (their config.json has no such key).
+ABSENT_MEANS = {"projection": False}
+
+
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     """Rebuild a config read from ``config.json`` (unknown keys refused)."""
     if not isinstance(data, Mapping):
@@ -324,4 +329,4 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     unknown = set(data) - set(FIELD_TYPES)
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config")
-    return validate(RunConfig(**data))
+    return validate(RunConfig(**{**ABSENT_MEANS, **data}))

@@ -118,3 +118,12 @@ def test_parse_value_bool_and_errors():
     with pytest.raises(ConfigError):
         parse_value("seed", "1.5")
     assert dataclasses.replace(RunConfig(), seed=3).seed == 3
+
+
+def test_a_config_written_before_projection_existed_keeps_its_discriminator():
+    from gandash.config import config_from_dict, make_config
+
+    old = make_config("fast", {"architecture": "cgan"}).to_dict()
+    del old["projection"]
+    assert config_from_dict(old).projection is False
+    assert config_from_dict(make_config("fast", {"architecture": "cgan"}).to_dict()).projection is True
