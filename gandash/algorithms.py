@@ -26,6 +26,11 @@ def _cce(labels, logits):
     return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
 
 
+def _accuracy(labels, logits):
+    pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.reduce_mean(tf.cast(pred == tf.reshape(labels, [-1]), tf.float32))
+
+
 def _replicas() -> tuple[int, object]:
     ctx = tf.distribute.get_replica_context()
     return (1, 0) if ctx is None else (ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group)
@@ -48,6 +53,9 @@ class GAN(keras.Model):
         self.label_noise = float(cfg.label_noise)
         self.label_flip = float(cfg.label_flip)
         self.d_steps = int(cfg.d_steps)
+        self.code = bool(cfg.latent_code)
+        if self.code:
+            self.metric_names = self.metric_names + ("code_loss", "code_acc")
         self.simultaneous = cfg.update == "simultaneous"
         self.seed_generator = keras.random.SeedGenerator(cfg.seed)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
@@ -122,7 +130,8 @@ class GAN(keras.Model):
 
     # -- network calls (conditional subclasses pass labels) -------------------
     def generate(self, z, labels, training=False):
-        return self.generator([z, labels] if self.conditional else z, training=training)
+        """G(z), given the digit (conditional) or the code (InfoGAN) in ``labels`` when it takes one."""
+        return self.generator([z, labels] if self.conditional or self.code else z, training=training)
 
     def discriminate(self, x, labels, training=False):
         return self.discriminator([x, labels] if self.conditional else x, training=training)
@@ -197,17 +206,23 @@ class GAN(keras.Model):
             with tf.GradientTape() as tape:
                 with g_tape if together else contextlib.nullcontext():
                     real_out, fake_out = self.discriminate_both(real, fake, labels, fake_labels)
+                real_out, (fake_out, fake_code) = self._without_code(real_out), self._code_split(fake_out)
                 d_loss, logs = self.d_loss(real, fake, labels, fake_labels, real_out, fake_out)
-                d_objective = self.gradient_loss(d_loss, self.d_optimizer)
+                d_objective = d_loss
+                if self.code:  # InfoGAN: D's code head learns to recover the code of G's image
+                    code_loss = _cce(fake_labels, fake_code)
+                    d_objective += code_loss
+                    logs.update(code_loss=code_loss, code_acc=_accuracy(fake_labels, fake_code))
+                d_objective = self.gradient_loss(d_objective, self.d_optimizer)
             d_grads = tape.gradient(d_objective, d_vars)
             if together:
-                g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_labels, g_vars)
+                g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_code, fake_labels, g_vars)
             self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
 
         if not self.simultaneous:
             with g_tape:
-                fake_out = self.discriminate(fake, fake_labels, training=True)
-            g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_labels, g_vars)
+                fake_out, fake_code = self._code_split(self.discriminate(fake, fake_labels, training=True))
+            g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_code, fake_labels, g_vars)
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
 
         logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs}
@@ -218,11 +233,23 @@ class GAN(keras.Model):
             results = {name: tf.reshape(v, [1]) for name, v in results.items()}
         return results
 
-    def _g_gradients(self, g_tape, fake_out, fake_labels, g_vars):
-        """G's loss on D's output for the recorded fake batch, and its gradients."""
+    def _code_split(self, out):
+        """(score, code logits) of a discriminator output; code logits are None without a code."""
+        return (out[0], out[1]) if self.code else (out, None)
+
+    def _without_code(self, out):
+        return out[0] if self.code else out
+
+    def _g_gradients(self, g_tape, fake_out, fake_code, fake_labels, g_vars):
+        """G's loss on D's output for the recorded fake batch, and its gradients.
+
+        With an InfoGAN code G also minimises D's code loss: it makes the code it was
+        given easy to read from its image.
+        """
         with g_tape:
             g_loss, g_logs = self.g_loss(fake_out, fake_labels)
-            g_objective = self.gradient_loss(g_loss, self.g_optimizer)
+            g_objective = g_loss + _cce(fake_labels, fake_code) if self.code else g_loss
+            g_objective = self.gradient_loss(g_objective, self.g_optimizer)
         return g_tape.gradient(g_objective, g_vars), g_loss, g_logs
 
 
@@ -245,9 +272,8 @@ class ACGAN(GAN):
         (src_real, cls_real), (src_fake, cls_fake) = real_out, fake_out
         source_loss, logs = GAN.d_loss(self, real, fake, labels, fake_labels, src_real, src_fake)
         class_loss = _cce(labels, cls_real) + _cce(fake_labels, cls_fake)
-        pred = tf.argmax(cls_real, axis=-1, output_type=tf.int32)
         logs["d_class_loss"] = class_loss
-        logs["d_class_acc"] = tf.reduce_mean(tf.cast(pred == tf.reshape(labels, [-1]), tf.float32))
+        logs["d_class_acc"] = _accuracy(labels, cls_real)
         return source_loss + class_loss, logs
 
     def g_loss(self, fake_out, fake_labels):
@@ -272,7 +298,7 @@ class WGANGP(GAN):
         mixed = alpha * real + (1.0 - alpha) * fake
         with tf.GradientTape() as tape:
             tape.watch(mixed)
-            score = self.discriminate(mixed, labels, training=True)
+            score = self._without_code(self.discriminate(mixed, labels, training=True))
         grads = tape.gradient(score, mixed)
         norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
         return tf.reduce_mean(tf.square(norm - 1.0))

@@ -137,15 +137,18 @@ def cmd_sample(args, store: RunStore) -> int:
         raise UserError(f"--out must end in .npz, got {args.out!r}")
     if not out.parent.is_dir():
         raise UserError(f"--out: folder {str(out.parent)!r} does not exist")
-    if args.digit is not None and not cfg.is_conditional:
-        raise UserError(f"--digit needs a conditional model; run {run.id} is {cfg.architecture} (unconditional)")
+    if args.digit is not None and not cfg.takes_label:
+        raise UserError(f"--digit needs a conditional model (or a latent code); "
+                        f"run {run.id} is {cfg.architecture} (unconditional)")
     if not run.generator_path.exists():
         raise UserError(f"run {run.id} has no generator.keras yet (it saves one at its first checkpoint)")
     images, labels = sample(load_generator(run.generator_path), cfg, args.n, args.digit, args.seed, args.size)
     import io
 
     buf = io.BytesIO()
-    arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
+    arrays = {"images": images}
+    if labels is not None:  # the digits asked for, or the InfoGAN codes used
+        arrays["labels" if cfg.is_conditional else "codes"] = labels
     np.savez(buf, **arrays)
     atomic_write_bytes(out, buf.getvalue())
     print(f"wrote {len(images)} images to {out}")

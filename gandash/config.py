@@ -46,6 +46,7 @@ class RunConfig:
     conditional: bool = False  # only meaningful for wgan-gp; cgan/acgan always are
     label_encoding: str = "embedding"
     projection: bool = True  # conditional D: project the label onto D's features (not an input channel)
+    latent_code: bool = False  # InfoGAN: a 10-way categorical code that D learns to recover from G's image
     latent_dim: int = 64
     latent_dist: str = "normal"
     width: float = 0.5
@@ -96,6 +97,11 @@ class RunConfig:
         )
 
     @property
+    def takes_label(self) -> bool:
+        """The generator has a second input: the digit (conditional) or the latent code (InfoGAN)."""
+        return self.is_conditional or self.latent_code
+
+    @property
     def num_classes(self) -> int:
         return NUM_CLASSES
 
@@ -125,6 +131,9 @@ HELP: dict[str, str] = {
     "label_encoding": "Conditional models: learned embedding or one-hot label.",
     "projection": "cgan / conditional wgan-gp: the discriminator scores the label by projecting a label "
                   "embedding onto its features (Miyato & Koyama 2018); off, the label joins the image as a channel.",
+    "latent_code": "InfoGAN (Chen et al. 2016), unconditional models: G also gets a random 10-way code and D "
+                   "learns to tell which code made an image, so each code becomes one distinct kind of image. "
+                   "Uses no labels; conditional models, which are given the digit, ignore it.",
     "latent_dim": "Size of the noise vector z.",
     "latent_dist": "normal N(0, 1), uniform U(-1, 1), or sphere (normal projected to the unit sphere).",
     "width": "Multiplier on every layer's width (0.5 = half the channels).",
@@ -240,6 +249,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check(0 <= cfg.eval_every <= 10_000_000, "eval_every", "0 (off) to 10000000", cfg.eval_every)
     if cfg.architecture == "wgan-gp" and cfg.gp_weight == 0:
         cfg = dataclasses.replace(cfg, gp_weight=10.0)
+    if cfg.latent_code and cfg.is_conditional:  # they are given the digit; the code is for unconditional ones
+        cfg = dataclasses.replace(cfg, latent_code=False)
     if cfg.steps_per_execution > cfg.log_every:
         cfg = dataclasses.replace(cfg, steps_per_execution=cfg.log_every)
     return cfg

@@ -171,7 +171,8 @@ def evaluate_generator(generator, cfg, runs_root: Path | str, n: int = 10_000, s
     say(f"generating {n} samples")
     images, labels = sample(generator, cfg, n, seed=seed)
     say("scoring them with the evaluator")
-    result: dict[str, Any] = {"n": n, **compute_metrics(images, cfg.dataset, runs_root, labels)}
+    asked = labels if cfg.is_conditional else None  # an InfoGAN code is not a digit
+    result: dict[str, Any] = {"n": n, **compute_metrics(images, cfg.dataset, runs_root, asked)}
     result.update(seconds=time.perf_counter() - t0, time=time.time(), dataset=cfg.dataset,
                   evaluator_accuracy=read_info(cfg.dataset, runs_root).get("accuracy"),
                   reference=reference_metrics(cfg.dataset, runs_root))

@@ -30,9 +30,10 @@ def split_at_label_join(generator):
 
 
 def class_morph(parts, cfg, z: np.ndarray, a: int, b: int, steps: int) -> np.ndarray:
-    """uint8 images (steps, H, W): the same z while the label moves from digit a to digit b."""
-    if not cfg.is_conditional:
-        raise SamplingError(f"class morphing needs a conditional model; {cfg.architecture} is unconditional")
+    """uint8 images (steps, H, W): the same z while the label (or InfoGAN code) moves from a to b."""
+    if not cfg.takes_label:
+        raise SamplingError(f"class morphing needs a conditional model (or a latent code); "
+                            f"{cfg.architecture} is unconditional")
     for d in (a, b):
         if not 0 <= d < cfg.num_classes:
             raise SamplingError(f"digits must be from 0 to {cfg.num_classes - 1}, got {d}")
@@ -54,8 +55,8 @@ def random_direction(dim: int, seed: int = 0) -> np.ndarray:
 
 
 def walk(generator, cfg, z0: np.ndarray, direction: np.ndarray, alphas, label: int | None = None) -> np.ndarray:
-    """uint8 images along ``z0 + alpha * direction`` for each alpha (label for conditional models)."""
+    """uint8 images along ``z0 + alpha * direction`` for each alpha (the label or code, when G takes one)."""
     alphas = np.asarray(alphas, np.float32).reshape(-1, 1)
     z = np.asarray(z0, np.float32)[None] + alphas * np.asarray(direction, np.float32)[None]
-    labels = np.full(len(z), label if label is not None else 0, np.int32) if cfg.is_conditional else None
+    labels = np.full(len(z), label if label is not None else 0, np.int32) if cfg.takes_label else None
     return generate(generator, cfg, z, labels)

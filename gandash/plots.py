@@ -20,7 +20,8 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 LABELS = {
     "d_loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))",
     "d_acc_real": "D acc. real", "d_acc_fake": "D acc. fake", "d_class_loss": "D class loss",
-    "g_class_loss": "G class loss", "d_class_acc": "D class acc.", "wasserstein": "Wasserstein estimate",
+    "g_class_loss": "G class loss", "d_class_acc": "D class acc.", "code_loss": "code loss",
+    "code_acc": "D code acc.", "wasserstein": "Wasserstein estimate",
     "gp": "gradient penalty", "images_per_sec": "images/s", "wall_time": "wall time (s)", "step": "step",
     "fd": "Fréchet distance", "classifier_score": "classifier score", "digit_entropy": "digit entropy",
     "rarest_share": "rarest digit share", "confidence": "confidence", "precision": "precision",
@@ -119,7 +120,7 @@ def curves_figure(rows: Rows, columns: Sequence[str], title: str, *, x: str = "s
 def _color_for(name: str, index: int) -> str:
     if name == "wasserstein":
         return COLORS["class"]
-    if name.startswith("d_class") or name.startswith("g_class"):
+    if name.startswith(("d_class", "g_class", "code_")):
         return COLORS["class"]
     if name in ("d_real", "d_acc_real"):
         return COLORS["real"]
@@ -134,7 +135,7 @@ def _color_for(name: str, index: int) -> str:
 
 def loss_figure(rows: Rows, smoothing: float = 0.6, *, big: bool = False) -> go.Figure:
     """Discriminator and generator loss, raw (faint) and smoothed."""
-    cols = [c for c in ("d_loss", "g_loss", "d_class_loss", "g_class_loss") if has_column(rows, c)]
+    cols = [c for c in ("d_loss", "g_loss", "d_class_loss", "g_class_loss", "code_loss") if has_column(rows, c)]
     return curves_figure(rows, cols or ["d_loss", "g_loss"], "Losses", smoothing=smoothing,
                          y_title="loss", big=big)
 
@@ -154,8 +155,9 @@ def d_output_figure(rows: Rows, smoothing: float = 0.6, *, wasserstein: bool = F
 
 
 def accuracy_figure(rows: Rows, smoothing: float = 0.6, *, big: bool = False) -> go.Figure:
-    """Discriminator accuracy on real and fake images (and class accuracy for AC-GAN)."""
-    cols = [c for c in ("d_acc_real", "d_acc_fake", "d_class_acc") if has_column(rows, c)]
+    """Discriminator accuracy on real and fake images (and class accuracy for AC-GAN, code accuracy
+    for InfoGAN)."""
+    cols = [c for c in ("d_acc_real", "d_acc_fake", "d_class_acc", "code_acc") if has_column(rows, c)]
     fig = curves_figure(rows, cols, "Discriminator accuracy", smoothing=smoothing,
                         y_title="accuracy", big=big, y_range=(0, 1.02))
     if not cols:

@@ -62,13 +62,14 @@ def load_generator(path: Path):
 
 def generate(generator, cfg, z: np.ndarray, labels: np.ndarray | None = None,
              batch: int = 500) -> np.ndarray:
-    """uint8 images (N, H, W) from latents (and labels for conditional models)."""
+    """uint8 images (N, H, W) from latents (and the digits, or InfoGAN codes, the model takes)."""
     out = []
     for i in range(0, len(z), batch):
         zb = z[i:i + batch]
-        if cfg.is_conditional:
+        if cfg.takes_label:
             if labels is None:
-                raise SamplingError("this model is conditional: labels are required")
+                what = "conditional: digits" if cfg.is_conditional else "given a latent code: codes"
+                raise SamplingError(f"this model is {what} are required")
             x = generator([zb, np.asarray(labels[i:i + batch], np.int32).reshape(-1, 1)], training=False)
         else:
             x = generator(zb, training=False)
@@ -80,19 +81,20 @@ def generate(generator, cfg, z: np.ndarray, labels: np.ndarray | None = None,
 
 def sample(generator, cfg, n: int, digit: int | None = None, seed: int = 0,
            size: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """``n`` images (and labels for conditional models), optionally of one digit, resized."""
+    """``n`` images (and the digits or codes they were made from), optionally of one digit/code, resized."""
     if not 1 <= n <= MAX_SAMPLES:
         raise SamplingError(f"n must be from 1 to {MAX_SAMPLES}, got {n}")
     if digit is not None:
-        if not cfg.is_conditional:
-            raise SamplingError(f"--digit needs a conditional model; {cfg.architecture} is unconditional")
+        if not cfg.takes_label:
+            raise SamplingError(f"--digit needs a conditional model (or a latent code); "
+                                f"{cfg.architecture} is unconditional")
         if not 0 <= digit < cfg.num_classes:
             raise SamplingError(f"digit must be from 0 to {cfg.num_classes - 1}, got {digit}")
     if size is not None and not 8 <= size <= 256:
         raise SamplingError(f"size must be from 8 to 256, got {size}")
     z = latents(n, cfg.latent_dim, cfg.latent_dist, seed)
     labels = None
-    if cfg.is_conditional:
+    if cfg.takes_label:
         labels = (np.full(n, digit) if digit is not None else np.arange(n) % cfg.num_classes).astype(np.int32)
     images = generate(generator, cfg, z, labels)
     if size is not None and size != images.shape[1]:
@@ -106,13 +108,14 @@ def sample(generator, cfg, n: int, digit: int | None = None, seed: int = 0,
 def fixed_grid_inputs(cfg) -> tuple[np.ndarray, np.ndarray | None]:
     """The fixed noise (and labels) of the sample grid: the same at every step of a run.
 
-    Conditional: 10 rows × 10 digits (column k is digit k). Otherwise 8 × 8.
+    Conditional: 10 rows × 10 digits (column k is digit k); with an InfoGAN code,
+    column k is code k. Otherwise 8 × 8.
     """
-    n = 100 if cfg.is_conditional else 64
+    n = 100 if cfg.takes_label else 64
     z = latents(n, cfg.latent_dim, cfg.latent_dist, seed=cfg.seed + 1_000_003)
-    labels = (np.arange(n) % cfg.num_classes).astype(np.int32) if cfg.is_conditional else None
+    labels = (np.arange(n) % cfg.num_classes).astype(np.int32) if cfg.takes_label else None
     return z, labels
 
 
 def grid_columns(cfg) -> int:
-    return 10 if cfg.is_conditional else 8
+    return 10 if cfg.takes_label else 8

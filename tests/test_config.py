@@ -32,6 +32,14 @@ def test_wgan_without_explicit_penalty_gets_the_usual_weight():
     assert make_config("fast", {"architecture": "wgan-gp"}).gp_weight == 10.0
 
 
+@pytest.mark.parametrize("overrides", [dict(architecture="cgan"), dict(architecture="acgan"),
+                                       dict(architecture="wgan-gp", conditional=True)])
+def test_conditional_models_ignore_the_latent_code(overrides):
+    cfg = make_config("fast", dict(overrides, latent_code=True))
+    assert cfg.is_conditional and not cfg.latent_code
+    assert make_config("fast", dict(architecture="wgan-gp", latent_code=True)).latent_code
+
+
 def test_overrides_parse_text_into_field_types():
     cfg = make_config("fast", {"batch_size": "32", "g_lr": "1e-3", "spectral_norm": "yes"})
     assert (cfg.batch_size, cfg.g_lr, cfg.spectral_norm) == (32, 1e-3, True)

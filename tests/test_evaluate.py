@@ -249,6 +249,24 @@ def test_eval_command_prints_and_appends(fixture_run, evaluator_root):
     assert 0 <= rows[-1]["confidence"] <= 1 and np.isfinite(rows[-1]["fd"]) and np.isnan(rows[-1]["cond_acc"])
 
 
+def test_a_latent_code_model_is_scored_as_unconditional(evaluator_root):
+    """InfoGAN codes are not digits: no per-digit accuracy, but every code is drawn."""
+    from conftest import tiny
+    from gandash.evaluate import evaluate_generator
+    from gandash.models import build_networks
+    from gandash.sampling import sample
+
+    cfg = tiny(latent_code=True)
+    generator, _ = build_networks(cfg)
+    result = evaluate_generator(generator, cfg, evaluator_root, n=100)
+    assert result["n"] == 100 and 0 <= result["confidence"] <= 1
+    assert np.isnan(result.get("cond_acc", np.nan))
+    _, codes = sample(generator, cfg, 20)
+    assert sorted(set(codes.tolist())) == list(range(10))
+    _, codes = sample(generator, cfg, 5, digit=3)
+    assert codes.tolist() == [3] * 5
+
+
 def test_eval_errors_are_one_line(fixture_run, evaluator_root, store, capsys):
     from gandash.__main__ import main
     from gandash.config import make_config

@@ -16,7 +16,7 @@ def test_shapes(arch, size):
     n = 3
     z = np.random.default_rng(0).standard_normal((n, cfg.latent_dim)).astype("float32")
     y = np.array([[1], [5], [9]], "int32")
-    x = g([z, y] if cfg.is_conditional else z).numpy()
+    x = g([z, y] if cfg.takes_label else z).numpy()
     assert x.shape == (n, size, size, 1)
     assert x.min() >= -1 and x.max() <= 1
     out = d([x, y]) if cfg.is_conditional and arch != "acgan" else d(x)
@@ -41,7 +41,7 @@ def test_variants(overrides):
     g, d = build_networks(cfg)
     z = np.zeros((2, cfg.latent_dim), "float32")
     y = np.zeros((2, 1), "int32")
-    x = g([z, y] if cfg.is_conditional else z).numpy()
+    x = g([z, y] if cfg.takes_label else z).numpy()
     assert x.shape == (2, 28, 28, 1)
     if cfg.output_activation == "sigmoid":
         assert x.min() >= 0
@@ -61,6 +61,21 @@ def test_projection_discriminator_sees_the_image_alone_and_scores_the_label(over
     assert len(set(np.round(scores, 6))) == 4  # the same image scores differently per label
 
 
+@pytest.mark.parametrize("arch", ["mlp", "dcgan", "wgan-gp"])
+def test_latent_code_feeds_g_the_code_and_gives_d_a_code_head(arch):
+    cfg = tiny(architecture=arch, latent_code=True)
+    g, d = build_networks(cfg)
+    z = np.repeat(np.random.default_rng(0).standard_normal((1, cfg.latent_dim)).astype("float32"), 10, axis=0)
+    codes = np.arange(10, dtype="int32").reshape(10, 1)
+    x = g([z, codes], training=False).numpy()
+    assert x.shape == (10, 28, 28, 1)
+    flat = x.reshape(10, -1)
+    gaps = np.abs(flat[:, None] - flat[None]).max(axis=-1)
+    assert (gaps + np.eye(10) > 1e-5).all()  # the same z draws a different image for every code
+    score, code_logits = d(x)
+    assert score.shape == (10, 1) and code_logits.shape == (10, 10)
+
+
 def test_critic_has_no_batch_norm_or_sigmoid():
     _, critic = build_networks(tiny(architecture="wgan-gp"))
     kinds = {type(layer).__name__ for layer in critic.layers}
@@ -76,15 +91,16 @@ def test_transpose_kernels_are_multiples_of_stride():
             assert k % s == 0
 
 
-@pytest.mark.parametrize("arch", ["cgan", "dcgan"])
-def test_generator_saves_and_loads_with_plain_keras(tmp_path, arch):
+@pytest.mark.parametrize("overrides", [dict(architecture="cgan"), dict(architecture="dcgan"),
+                                       dict(architecture="mlp", latent_code=True)])
+def test_generator_saves_and_loads_with_plain_keras(tmp_path, overrides):
     import keras
 
-    cfg = tiny(architecture=arch)
+    cfg = tiny(**overrides)
     g, _ = build_networks(cfg)
     path = tmp_path / "generator.keras"
     g.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     z = np.ones((2, cfg.latent_dim), "float32")
-    inp = [z, np.array([[3], [4]], "int32")] if cfg.is_conditional else z
+    inp = [z, np.array([[3], [4]], "int32")] if cfg.takes_label else z
     np.testing.assert_allclose(loaded(inp).numpy(), g(inp).numpy(), atol=1e-6)

@@ -49,6 +49,12 @@ def test_acgan_losses_include_class_terms():
     assert "D class acc." in names(plots.accuracy_figure(rows, 0))
 
 
+def test_infogan_code_loss_and_accuracy_are_drawn():
+    rows = [dict(r, code_loss=0.3, code_acc=0.95) for r in gan_rows()]
+    assert names(plots.loss_figure(rows, 0)) == ["D loss", "G loss", "code loss"]
+    assert "D code acc." in names(plots.accuracy_figure(rows, 0))
+
+
 def test_d_outputs_and_accuracy_have_probability_axes():
     fig = plots.d_output_figure(gan_rows(), 0)
     assert names(fig) == ["D(x)", "D(G(z))"] and tuple(fig.layout.yaxis.range) == (0, 1)

@@ -26,7 +26,7 @@ def test_smoke_every_architecture_and_optimizer(store, arch, opt):
         assert np.isfinite([r[key] for r in rows]).all(), key
     assert run.sample_steps() == [0, 2, 3]
     grid = Image.open(run.sample_path(3))
-    cols = 10 if cfg.is_conditional else 8
+    cols = 10 if cfg.takes_label else 8
     assert grid.size == (2 + cols * 30, 2 + cols * 30)
     assert run.generator_path.exists() and run.checkpoint_path.exists()
 
@@ -39,6 +39,18 @@ def test_acgan_logs_class_losses_and_wgan_logs_penalty(store):
     train(run, install_signal_handlers=False)
     row = run.metrics()[-1]
     assert row["gp"] >= 0 and np.isfinite(row["wasserstein"])
+
+
+def test_latent_code_is_learned_by_d_and_g(store):
+    """InfoGAN: both networks minimise the code loss, so D soon reads the code from G's images."""
+    run = store.create(tiny(latent_code=True, steps=120, log_every=20, sample_every=120, checkpoint_every=120,
+                            d_lr=1e-3, g_lr=1e-3))
+    assert train(run, install_signal_handlers=False) == "finished"
+    rows = run.metrics()
+    assert rows[0]["code_loss"] > 1.5  # chance level is ln 10 = 2.30
+    assert rows[-1]["code_loss"] < 0.5 * rows[0]["code_loss"]
+    assert rows[-1]["code_acc"] > 0.8
+    assert Image.open(run.sample_path(120)).size == (2 + 10 * 30, 2 + 10 * 30)  # one column per code
 
 
 def test_fixed_noise_grid_is_the_same_every_time(store):

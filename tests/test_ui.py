@@ -58,15 +58,15 @@ def written_run(store: RunStore, state: str = "finished", steps: int = 50, **sta
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """One real 4-step DCGAN run and one 4-step AC-GAN run (generators for Explore)."""
+    """Real 4-step DCGAN, AC-GAN and InfoGAN (DCGAN with a latent code) runs: generators for Explore."""
     from gandash.train import train
 
     store = RunStore(tmp_path_factory.mktemp("trained") / "runs")
     ids = {}
-    for arch in ("dcgan", "acgan"):
-        run = store.create(tiny("fast", architecture=arch, steps=4, name=f"tiny {arch}"))
+    for key, arch, code in (("dcgan", "dcgan", False), ("acgan", "acgan", False), ("infogan", "dcgan", True)):
+        run = store.create(tiny("fast", architecture=arch, latent_code=code, steps=4, name=f"tiny {key}"))
         assert train(run, install_signal_handlers=False) == "finished"
-        ids[arch] = run.id
+        ids[key] = run.id
     return store, ids
 
 
@@ -182,6 +182,7 @@ def test_conditional_options_only_where_they_apply(store):
     at = app("train", store.root)
     keys = lambda: {w.key for kind in ("selectbox", "number_input", "toggle") for w in getattr(at, kind)}  # noqa: E731
     assert {"f_conditional", "f_gp_weight", "f_label_encoding"}.isdisjoint(keys())
+    assert "f_latent_code" in keys()
     at.selectbox(key="f_architecture").select("wgan-gp").run()
     assert {"f_conditional", "f_gp_weight"} <= keys() and "f_label_encoding" not in keys()
     assert "f_label_flip" not in keys()
@@ -189,6 +190,7 @@ def test_conditional_options_only_where_they_apply(store):
     assert "f_label_encoding" in keys()
     at.selectbox(key="f_architecture").select("acgan").run()
     assert "f_label_encoding" in keys() and "f_conditional" not in keys()
+    assert "f_latent_code" not in keys()  # a conditional model is given the digit
 
 
 def test_invalid_values_shown_inline_and_start_disabled(store, fake_launch):
@@ -362,6 +364,19 @@ def test_explore_conditional_digits_and_morph(trained):
     assert at.selectbox(key="mo_a").value == 1
     at.slider(key="mo_steps").set_value(4).run()
     at.number_input(key="dg_n").set_value(3).run()
+    assert not at.exception and not at.error
+
+
+def test_explore_latent_code_model_by_code(trained):
+    store, ids = trained
+    at = app("explore", store.root, run=ids["infogan"])
+    assert not at.exception and not at.error
+    assert at.selectbox(key="ip_digit").label == "Code" and at.selectbox(key="wk_digit").label == "Code"
+    assert at.selectbox(key="mo_a").label == "From code"
+    assert any("Code morphing" in h.value for h in at.subheader)
+    assert any("given a latent code" in m.value for m in at.markdown)
+    at.selectbox(key="ip_digit").select(4).run()
+    at.slider(key="mo_steps").set_value(3).run()
     assert not at.exception and not at.error
 
 

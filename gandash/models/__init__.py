@@ -6,6 +6,7 @@ from types import ModuleType
 import keras
 
 from gandash.models import acgan, cgan, dcgan, mlp, wgan_gp
+from gandash.models._blocks import with_code_head
 
 MODULES: dict[str, ModuleType] = {
     "mlp": mlp, "dcgan": dcgan, "cgan": cgan, "acgan": acgan, "wgan-gp": wgan_gp,
@@ -15,4 +16,7 @@ MODULES: dict[str, ModuleType] = {
 def build_networks(cfg) -> tuple[keras.Model, keras.Model]:
     """(generator, discriminator) for the config's architecture."""
     module = MODULES[cfg.architecture]
-    return module.build_generator(cfg), module.build_discriminator(cfg)
+    generator, discriminator = module.build_generator(cfg), module.build_discriminator(cfg)
+    if cfg.latent_code:
+        discriminator = with_code_head(discriminator, cfg)
+    return generator, discriminator

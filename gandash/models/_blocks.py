@@ -28,6 +28,15 @@ def label_input() -> keras.Input:
     return keras.Input((1,), dtype="int32", name="label")
 
 
+def generator_input(cfg):
+    """G's inputs and the vector they make: z, joined to the label (or InfoGAN code) when there is one."""
+    z = keras.Input((cfg.latent_dim,), name="z")
+    if not cfg.takes_label:
+        return z, z
+    y = label_input()
+    return [z, y], layers.Concatenate()([z, label_vector(y, cfg)])
+
+
 def label_vector(label, cfg, dim: int = 50):
     """Class label as a vector to join to z: a learned embedding or one-hot."""
     if cfg.label_encoding == "onehot":
@@ -95,6 +104,13 @@ def conv_disc_trunk(h, cfg, *, dropout: bool = True):
 
 def logit(h, cfg, units: int = 1, name: str | None = None):
     return sn(layers.Dense(units, name=name, dtype="float32"), cfg)(h)
+
+
+def with_code_head(discriminator: keras.Model, cfg) -> keras.Model:
+    """InfoGAN's Q network: a 10-way code head on D's features, beside its score."""
+    features = discriminator.layers[-1].input
+    code = logit(features, cfg, cfg.num_classes, name="code")
+    return keras.Model(discriminator.inputs, [discriminator.output, code], name=discriminator.name)
 
 
 def conditional_score(x, y, cfg):

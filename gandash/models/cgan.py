@@ -3,17 +3,11 @@ or projected onto D's features."""
 from __future__ import annotations
 
 import keras
-from keras import layers
 
-from gandash.models._blocks import (
-    conditional_score, conv_generator_trunk, image_input, label_input, label_vector,
-)
+from gandash.models import dcgan
+from gandash.models._blocks import conditional_score, image_input, label_input
 
-
-def build_generator(cfg) -> keras.Model:
-    z, y = keras.Input((cfg.latent_dim,), name="z"), label_input()
-    h = layers.Concatenate()([z, label_vector(y, cfg)])
-    return keras.Model([z, y], conv_generator_trunk(h, cfg), name="generator")
+build_generator = dcgan.build_generator  # z joined to the label vector, then the DCGAN trunk
 
 
 def build_discriminator(cfg) -> keras.Model:

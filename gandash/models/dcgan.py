@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from gandash.models._blocks import conv_disc_trunk, conv_generator_trunk, image_input, logit
+from gandash.models._blocks import conv_disc_trunk, conv_generator_trunk, generator_input, image_input, logit
 
 
 def build_generator(cfg) -> keras.Model:
-    z = keras.Input((cfg.latent_dim,), name="z")
-    return keras.Model(z, conv_generator_trunk(z, cfg), name="generator")
+    inputs, h = generator_input(cfg)
+    return keras.Model(inputs, conv_generator_trunk(h, cfg), name="generator")
 
 
 def build_discriminator(cfg) -> keras.Model:

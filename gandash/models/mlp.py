@@ -4,12 +4,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from gandash.models._blocks import batch_norm, ch, image_input, logit, sn
+from gandash.models._blocks import batch_norm, ch, generator_input, image_input, logit, sn
 
 
 def build_generator(cfg) -> keras.Model:
-    z = keras.Input((cfg.latent_dim,), name="z")
-    h = z
+    inputs, h = generator_input(cfg)
     for units in (256, 512, 1024):
         h = layers.Dense(ch(units, cfg))(h)
         h = layers.LeakyReLU(cfg.leaky_slope)(h)
@@ -18,7 +17,7 @@ def build_generator(cfg) -> keras.Model:
     s = cfg.image_size
     h = layers.Dense(s * s * cfg.channels)(h)
     h = layers.Activation(cfg.output_activation, dtype="float32")(h)
-    return keras.Model(z, layers.Reshape((s, s, cfg.channels))(h), name="generator")
+    return keras.Model(inputs, layers.Reshape((s, s, cfg.channels))(h), name="generator")
 
 
 def build_discriminator(cfg) -> keras.Model:

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import keras
 
-from gandash.models import cgan, dcgan
+from gandash.models import dcgan
 from gandash.models._blocks import conditional_score, conv_disc_trunk, image_input, label_input, logit
 
-
-def build_generator(cfg) -> keras.Model:
-    return cgan.build_generator(cfg) if cfg.conditional else dcgan.build_generator(cfg)
+build_generator = dcgan.build_generator  # with the label input when conditional
 
 
 def build_discriminator(cfg) -> keras.Model:

@@ -10,7 +10,7 @@ from gandash.runs import Run, RunError
 from gandash.ui import common, quality
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "wasserstein", "gp",
-          "d_class_acc", "images_per_sec")
+          "d_class_acc", "code_acc", "images_per_sec")
 MAX_SIDE_BY_SIDE = 6
 REFERENCE_ROW = "real data (reference)"
 

@@ -74,15 +74,30 @@ def _show(images: np.ndarray, cols: int, caption: str | None = None, scale: int 
     return img
 
 
+def _word(cfg: RunConfig) -> str:
+    """What the generator's second input is called: the digit asked for, or the InfoGAN code."""
+    return "digit" if cfg.is_conditional else "code"
+
+
+def _label_box(cfg: RunConfig, where, key: str) -> int | None:
+    """A digit (conditional) or code (InfoGAN) select; None when the generator takes neither."""
+    if not cfg.takes_label:
+        return None
+    return where.selectbox(_word(cfg).capitalize(), list(range(cfg.num_classes)), key=key)
+
+
 def samples_tab(gen, cfg: RunConfig, run: Run) -> None:
     c1, c2 = st.columns(2)
     with c1:
         seed = _seed_box("Seed", "ex_seed")
-    n = c2.select_slider("How many", [16, 36, 64, 100], value=64 if not cfg.is_conditional else 100,
-                         key="ex_n")
-    cols = 10 if cfg.is_conditional else int(np.sqrt(n))
+    n = c2.select_slider("How many", [16, 36, 64, 100], value=100 if cfg.takes_label else 64, key="ex_n")
+    cols = 10 if cfg.takes_label else int(np.sqrt(n))
     images, _ = sample(gen, cfg, n, seed=seed)
-    img = _show(images, cols, "columns are digits 0–9" if cfg.is_conditional else None)
+    caption = None
+    if cfg.takes_label:
+        caption = ("columns are digits 0–9" if cfg.is_conditional
+                   else "columns are codes 0–9 (what each code shows, the model chose)")
+    img = _show(images, cols, caption)
     st.download_button("Download (PNG)", png_bytes(common.styled(img, common.image_scale())),
                        file_name=f"{run.id}-seed{seed}.png", mime="image/png", key="dl_samples")
 
@@ -91,10 +106,8 @@ def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("Pick two endpoints from these candidates, then the path between them.")
     cseed = _seed_box("Candidate seed", "ip_seed")
     z = latents(N_CANDIDATES, cfg.latent_dim, cfg.latent_dist, seed=cseed + 7)
-    label = None
-    if cfg.is_conditional:
-        label = st.selectbox("Digit (conditional model)", list(range(10)), key="ip_digit")
-    labels = np.full(N_CANDIDATES, label or 0, np.int32) if cfg.is_conditional else None
+    label = _label_box(cfg, st, "ip_digit")
+    labels = np.full(N_CANDIDATES, label or 0, np.int32) if cfg.takes_label else None
     cand = generate(gen, cfg, z, labels)
     cols = st.columns(8)
     for i, im in enumerate(cand):
@@ -106,7 +119,7 @@ def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
                         help="slerp follows the sphere where Gaussian latents live; lerp is a straight line.")
     steps = c[3].slider("Steps", 3, 24, 10, key="ip_steps")
     path = interpolate(z[a], z[b], steps, method)
-    frames = generate(gen, cfg, path, np.full(steps, label or 0, np.int32) if cfg.is_conditional else None)
+    frames = generate(gen, cfg, path, np.full(steps, label or 0, np.int32) if cfg.takes_label else None)
     _show(frames, steps, f"{method} from #{a + 1} to #{b + 1}, {steps} steps",
           scale=common.image_scale(3))
     _gif_button(frames, f"{run.id}-{method}-{a + 1}-{b + 1}.gif", "ip")
@@ -124,32 +137,40 @@ def _gif_button(frames: np.ndarray, name: str, key: str) -> None:
 
 
 def digits_tab(gen, cfg: RunConfig, run: Run) -> None:
-    if cfg.is_conditional:
+    if cfg.takes_label:
         conditional_digits(gen, cfg, run)
         class_morph(run, cfg)
-    else:
+    if not cfg.is_conditional:
+        if cfg.takes_label:
+            st.subheader("What the evaluator sees")
         bucketed_digits(gen, cfg, run)
 
 
 def conditional_digits(gen, cfg: RunConfig, run: Run) -> None:
+    word = _word(cfg)
+    if not cfg.is_conditional:
+        st.markdown("This model was given a latent code (InfoGAN): each code is one kind of image it "
+                    "learned to make, without being told the digits.")
     c1, c2 = st.columns([3, 1])
-    digits = c1.pills("Digits", list(range(10)), selection_mode="multi", default=list(range(10)), key="dg_digits")
-    n = c2.number_input("Per digit", 1, 20, 8, key="dg_n")
+    digits = c1.pills(f"{word.capitalize()}s", list(range(10)), selection_mode="multi", default=list(range(10)),
+                      key="dg_digits")
+    n = c2.number_input(f"Per {word}", 1, 20, 8, key="dg_n")
     if not digits:
-        st.info("Choose at least one digit.")
+        st.info(f"Choose at least one {word}.")
         return
     seed = int(st.session_state.get("ex_seed", 0))
     z = latents(n, cfg.latent_dim, cfg.latent_dist, seed=seed)
     rows = [generate(gen, cfg, z, np.full(n, d, np.int32)) for d in sorted(digits)]
-    _show(np.concatenate(rows), n, "one row per digit, the same noise in each column")
+    _show(np.concatenate(rows), n, f"one row per {word}, the same noise in each column")
 
 
 def class_morph(run: Run, cfg: RunConfig) -> None:
-    st.subheader("Class morphing")
-    st.caption("The same noise z while the label moves from one digit to another.")
+    word = _word(cfg)
+    st.subheader("Class morphing" if cfg.is_conditional else "Code morphing")
+    st.caption(f"The same noise z while the {word} moves from one to another.")
     c = st.columns(4)
-    a = c[0].selectbox("From digit", list(range(10)), index=1, key="mo_a")
-    b = c[1].selectbox("To digit", list(range(10)), index=7, key="mo_b")
+    a = c[0].selectbox(f"From {word}", list(range(10)), index=1, key="mo_a")
+    b = c[1].selectbox(f"To {word}", list(range(10)), index=7, key="mo_b")
     steps = c[2].slider("Steps", 2, 24, 10, key="mo_steps")
     zseed = int(c[3].number_input("Noise seed", 0, 2**31 - 1, 0, key="mo_seed"))
     z = latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
@@ -164,7 +185,8 @@ def class_morph(run: Run, cfg: RunConfig) -> None:
 
 def bucketed_digits(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("This model is unconditional: generated samples are sorted by what the evaluator "
-                "classifier thinks they show.")
+                "classifier thinks they show." + (" The codes are drawn at random, as in training."
+                                                   if cfg.takes_label else ""))
     if not quality.evaluator_notice(cfg.dataset, "explore"):
         return
     c1, c2 = st.columns(2)
@@ -201,7 +223,7 @@ def walk_tab(gen, cfg: RunConfig) -> None:
     c = st.columns(3)
     zseed = int(c[0].number_input("Start seed", 0, 2**31 - 1, 0, key="wk_z"))
     dseed = int(c[1].number_input("Direction seed", 0, 2**31 - 1, 1, key="wk_d"))
-    label = c[2].selectbox("Digit", list(range(10)), key="wk_digit") if cfg.is_conditional else None
+    label = _label_box(cfg, c[2], "wk_digit")
     alpha = st.slider("Position along the direction", -4.0, 4.0, 0.0, 0.25, key="wk_alpha")
     z0 = latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
     d = morph.random_direction(cfg.latent_dim, dseed)

@@ -16,7 +16,7 @@ from gandash.ui.nav import go
 DEFAULTS = RunConfig()
 GROUPS = {
     "Data and model": ("dataset", "image_size", "output_activation", "architecture", "conditional",
-                       "label_encoding", "projection", "latent_dim", "latent_dist", "width", "upsampling",
+                       "latent_code", "label_encoding", "projection", "latent_dim", "latent_dist", "width", "upsampling",
                        "batch_norm", "dropout", "leaky_slope", "spectral_norm"),
     "Optimisation": ("batch_size", "steps", "epochs", "max_seconds", "g_optimizer", "g_lr", "g_beta1",
                      "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue"),
@@ -43,6 +43,7 @@ def applies(field: str, v: dict[str, Any]) -> bool:
     rules = {
         "data_path": False,
         "conditional": wgan,
+        "latent_code": arch not in C.CONDITIONAL_ONLY and not (wgan and bool(v.get("conditional"))),
         "label_encoding": arch in C.CONDITIONAL_ONLY or (wgan and bool(v.get("conditional"))),
         "projection": arch == "cgan" or (wgan and bool(v.get("conditional"))),
         "upsampling": arch != "mlp",
