@@ -26,6 +26,10 @@ from gandash.algorithms import build_gan  # noqa: E402
 from gandash.config import ARCHITECTURES, make_config  # noqa: E402
 
 
+# The plain networks at the fast preset's sizes, batch 64 (as first measured), without its latent code.
+PLAIN = {"latent_code": False, "batch_size": 64}
+
+
 def peak_flops(n: int = 2048, repeats: int = 5) -> float:
     """float32 FLOP/s of an n×n matmul, best of ``repeats``."""
     a = tf.random.normal((n, n))
@@ -76,7 +80,7 @@ def main() -> None:
     print("| architecture | batch | MFLOP/step | images/s | GFLOP/s | share of peak |")
     print("|---|---|---|---|---|---|")
     for arch in args.arch or ARCHITECTURES:
-        cfg = make_config("fast", {"architecture": arch, **sets})
+        cfg = make_config("fast", {**PLAIN, "architecture": arch, **sets})
         model = build_gan(cfg)
         batch = (tf.TensorSpec((cfg.batch_size, cfg.image_size, cfg.image_size, 1)),
                  tf.TensorSpec((cfg.batch_size,), tf.int32))

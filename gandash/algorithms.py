@@ -54,6 +54,7 @@ class GAN(keras.Model):
         self.label_flip = float(cfg.label_flip)
         self.d_steps = int(cfg.d_steps)
         self.code = bool(cfg.latent_code)
+        self.code_weight = float(cfg.code_weight)
         if self.code:
             self.metric_names = self.metric_names + ("code_loss", "code_acc")
         self.simultaneous = cfg.update == "simultaneous"
@@ -211,7 +212,7 @@ class GAN(keras.Model):
                 d_objective = d_loss
                 if self.code:  # InfoGAN: D's code head learns to recover the code of G's image
                     code_loss = _cce(fake_labels, fake_code)
-                    d_objective += code_loss
+                    d_objective += self.code_weight * code_loss
                     logs.update(code_loss=code_loss, code_acc=_accuracy(fake_labels, fake_code))
                 d_objective = self.gradient_loss(d_objective, self.d_optimizer)
             d_grads = tape.gradient(d_objective, d_vars)
@@ -248,7 +249,7 @@ class GAN(keras.Model):
         """
         with g_tape:
             g_loss, g_logs = self.g_loss(fake_out, fake_labels)
-            g_objective = g_loss + _cce(fake_labels, fake_code) if self.code else g_loss
+            g_objective = g_loss + self.code_weight * _cce(fake_labels, fake_code) if self.code else g_loss
             g_objective = self.gradient_loss(g_objective, self.g_optimizer)
         return g_tape.gradient(g_objective, g_vars), g_loss, g_logs
 

@@ -35,13 +35,13 @@ def wait_for(run, pred, timeout=240):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One finished unconditional and one conditional run, shared by the sampling tests."""
+    """Finished plain, conditional and latent-code runs, shared by the sampling tests."""
     root = tmp_path_factory.mktemp("runs")
     ids = {}
-    for arch in ("dcgan", "cgan"):
-        out = cli(root, "train", "--set", f"architecture={arch}", "--set", "steps=2", "--set", "log_every=1",
-                  "--set", "checkpoint_every=1", *TINY)
-        ids[arch] = out.stdout.strip().splitlines()[-1]
+    for key, arch, code in (("dcgan", "dcgan", "false"), ("cgan", "cgan", "false"), ("infogan", "dcgan", "true")):
+        out = cli(root, "train", "--set", f"architecture={arch}", "--set", f"latent_code={code}", "--set", "steps=2",
+                  "--set", "log_every=1", "--set", "checkpoint_every=1", *TINY)
+        ids[key] = out.stdout.strip().splitlines()[-1]
     return root, ids
 
 
@@ -94,13 +94,15 @@ def test_sample_writes_uint8_images(trained, tmp_path):
         np.testing.assert_array_equal(d["images"], first)  # same seed, same images
 
 
-def test_sample_conditional_digit(trained, tmp_path):
+@pytest.mark.parametrize("run, saved_as", [("cgan", "labels"), ("infogan", "codes")])
+def test_sample_one_digit_or_code(trained, tmp_path, run, saved_as):
+    """--digit asks a conditional model for a digit, a latent-code model for a code (not a digit)."""
     root, ids = trained
     out = tmp_path / "c.npz"
-    cli(root, "sample", ids["cgan"], "--n", "7", "--digit", "4", "--out", str(out))
+    cli(root, "sample", ids[run], "--n", "7", "--digit", "4", "--out", str(out))
     with np.load(out) as d:
         assert d["images"].shape == (7, 28, 28)
-        assert (d["labels"] == 4).all()
+        assert (d[saved_as] == 4).all() and set(d.files) == {"images", saved_as}
 
 
 BAD = [

@@ -72,6 +72,7 @@ BAD = [
     ({"architecture": "wgan-gp", "gp_weight": -1}, "gp_weight"),
     ({"conditional": True}, "conditional"),  # dcgan cannot be conditional
     ({"update": "random"}, "update"),
+    ({"code_weight": 0}, "code_weight"),
     ({"steps": -1}, "steps"),
     ({"epochs": 0}, "epochs"),
     ({"max_seconds": -3}, "max_seconds"),

@@ -112,6 +112,7 @@ def test_start_screen_offers_the_fast_preset(store, fake_launch):
     next(b for b in at.button if b.label == "Start the fast preset").click()
     at.run()
     assert fake_launch and fake_launch[0][0] == "start" and fake_launch[0][2].architecture == "dcgan"
+    assert fake_launch[0][2].latent_code and fake_launch[0][2].batch_size == 32  # the fast preset, not the base
     assert at.title[0].value == "Monitor"
     assert at.query_params["run"] == fake_launch[0][1]
 
@@ -182,7 +183,9 @@ def test_conditional_options_only_where_they_apply(store):
     at = app("train", store.root)
     keys = lambda: {w.key for kind in ("selectbox", "number_input", "toggle") for w in getattr(at, kind)}  # noqa: E731
     assert {"f_conditional", "f_gp_weight", "f_label_encoding"}.isdisjoint(keys())
-    assert "f_latent_code" in keys()
+    assert {"f_latent_code", "f_code_weight"} <= keys()  # the fast preset has a code
+    at.toggle(key="f_latent_code").set_value(False).run()
+    assert "f_code_weight" not in keys()
     at.selectbox(key="f_architecture").select("wgan-gp").run()
     assert {"f_conditional", "f_gp_weight"} <= keys() and "f_label_encoding" not in keys()
     assert "f_label_flip" not in keys()
@@ -190,7 +193,7 @@ def test_conditional_options_only_where_they_apply(store):
     assert "f_label_encoding" in keys()
     at.selectbox(key="f_architecture").select("acgan").run()
     assert "f_label_encoding" in keys() and "f_conditional" not in keys()
-    assert "f_latent_code" not in keys()  # a conditional model is given the digit
+    assert {"f_latent_code", "f_code_weight"}.isdisjoint(keys())  # a conditional model is given the digit
 
 
 def test_invalid_values_shown_inline_and_start_disabled(store, fake_launch):

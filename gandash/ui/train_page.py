@@ -16,7 +16,7 @@ from gandash.ui.nav import go
 DEFAULTS = RunConfig()
 GROUPS = {
     "Data and model": ("dataset", "image_size", "output_activation", "architecture", "conditional",
-                       "latent_code", "label_encoding", "projection", "latent_dim", "latent_dist", "width", "upsampling",
+                       "latent_code", "code_weight", "label_encoding", "projection", "latent_dim", "latent_dist", "width", "upsampling",
                        "batch_norm", "dropout", "leaky_slope", "spectral_norm"),
     "Optimisation": ("batch_size", "steps", "epochs", "max_seconds", "g_optimizer", "g_lr", "g_beta1",
                      "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue"),
@@ -31,7 +31,7 @@ CHOICES: dict[str, tuple] = {
     "upsampling": C.DCGAN_UPSAMPLING, "g_optimizer": C.OPTIMIZERS, "d_optimizer": C.OPTIMIZERS,
     "distribute": C.DISTRIBUTE, "update": C.UPDATES,
 }
-STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1,
+STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1, "code_weight": 0.1,
          "d_clipvalue": 0.1, "gp_weight": 1.0}
 CUSTOM = "(your own settings)"
 
@@ -40,11 +40,13 @@ def applies(field: str, v: dict[str, Any]) -> bool:
     """Whether a field means anything for the other values (hidden fields take their neutral default)."""
     arch = v.get("architecture")
     wgan = arch == "wgan-gp"
+    conditional = arch in C.CONDITIONAL_ONLY or (wgan and bool(v.get("conditional")))
     rules = {
         "data_path": False,
         "conditional": wgan,
-        "latent_code": arch not in C.CONDITIONAL_ONLY and not (wgan and bool(v.get("conditional"))),
-        "label_encoding": arch in C.CONDITIONAL_ONLY or (wgan and bool(v.get("conditional"))),
+        "latent_code": not conditional,
+        "code_weight": not conditional and bool(v.get("latent_code")),
+        "label_encoding": conditional,
         "projection": arch == "cgan" or (wgan and bool(v.get("conditional"))),
         "upsampling": arch != "mlp",
         "gp_weight": wgan,
