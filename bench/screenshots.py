@@ -200,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from gandash.runs import RunStore
 
-            finished = [r.id for r in RunStore(runs_dir).list() if r.status().get("state") == "finished"]
-            run_ids = sorted(finished, key=lambda name: "acgan" in name)  # Monitor the first, Explore the last
+            finished = [r for r in RunStore(runs_dir).list() if r.status().get("state") == "finished"]
+            # Monitor (and the evaluator's digit view) the first, an unconditional run; Explore the last
+            run_ids = [r.id for r in sorted(finished, key=lambda r: r.config().is_conditional)]
         live = start_live_run(runs_dir)
         try:
             with serve(runs_dir, Path(tmp) / "streamlit.log") as url:

@@ -296,6 +296,18 @@ def test_monitor_failed_run_shows_error_and_step(runs):
     assert any(b.label == "Resume" for b in at.button)
 
 
+def test_progress_and_eta_of_a_run_with_a_time_limit():
+    from gandash.ui import common
+
+    status = {"state": "running", "step": 100, "total": 10_000_000, "images_per_sec": 320.0, "wall_time": 60.0}
+    frac, text = common.progress(status, 300.0)
+    assert frac == pytest.approx(0.2) and text == "100 (stops at 10,000,000 steps or 5m 00s)"
+    assert common.eta_seconds(status, 32, 300.0) == pytest.approx(240.0)  # the time limit comes first
+    assert common.progress(status) == (pytest.approx(1e-5), "100/10,000,000")
+    assert common.eta_seconds(dict(status, total=200), 32, 300.0) == pytest.approx(10.0)  # the steps come first
+    assert common.eta_seconds(dict(status, state="finished"), 32, 300.0) is None
+
+
 def test_monitor_damaged_run_still_opens(runs):
     store, ids = runs
     at = app("monitor", store.root, run=ids.broken)

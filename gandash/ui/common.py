@@ -154,22 +154,34 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
 
 
-def progress(status: dict[str, Any]) -> tuple[float, str]:
-    """Fraction done and a ``step/total`` text."""
+def _time_share(status: dict[str, Any], max_seconds: float) -> float:
+    wall = status.get("wall_time")
+    return min(1.0, wall / max_seconds) if max_seconds > 0 and isinstance(wall, (int, float)) else 0.0
+
+
+def progress(status: dict[str, Any], max_seconds: float = 0.0) -> tuple[float, str]:
+    """Fraction done and a ``step/total`` text; a run with a time limit stops at whichever comes first."""
     step, total = int(status.get("step") or 0), int(status.get("total") or 0)
     frac = min(1.0, step / total) if total else 0.0
-    return frac, f"{step:,}/{total:,}" if total else f"{step:,}/?"
+    text = f"{step:,}/{total:,}" if total else f"{step:,}/?"
+    if max_seconds > 0:
+        frac = max(frac, _time_share(status, max_seconds))
+        text = f"{step:,} (stops at {total:,} steps or {fmt_duration(max_seconds)})"
+    return frac, text
 
 
-def eta_seconds(status: dict[str, Any], batch_size: int) -> float | None:
-    """Time left at the current throughput, for an active run."""
+def eta_seconds(status: dict[str, Any], batch_size: int, max_seconds: float = 0.0) -> float | None:
+    """Time left at the current throughput (or to the time limit, if sooner), for an active run."""
     if status.get("state") not in ACTIVE_STATES:
         return None
     step, total = int(status.get("step") or 0), int(status.get("total") or 0)
     ips = status.get("images_per_sec")
+    wall = status.get("wall_time")
+    by_time = max_seconds - wall if max_seconds > 0 and isinstance(wall, (int, float)) else None
     if not total or not isinstance(ips, (int, float)) or ips <= 0:
-        return None
-    return (total - step) * batch_size / ips
+        return by_time
+    by_steps = (total - step) * batch_size / ips
+    return by_steps if by_time is None else max(0.0, min(by_steps, by_time))
 
 
 def state_badge(status: dict[str, Any]) -> str:

@@ -36,7 +36,7 @@ def render() -> None:
     if not common.presenting():
         top[1].slider("Curve smoothing", 0.0, 0.95, 0.6, 0.05, key="smoothing",
                       help="Exponential moving average; the raw curve stays faint underneath.")
-    live(run, batch_size=cfg.batch_size if cfg else 1)
+    live(run, batch_size=cfg.batch_size if cfg else 1, max_seconds=cfg.max_seconds if cfg else 0.0)
     if cfg is not None:
         st.subheader("Quality")
         quality.eval_panel(run, cfg.dataset)
@@ -78,7 +78,7 @@ def _do(action) -> None:
     st.rerun()
 
 
-def live(run: Run, batch_size: int) -> None:
+def live(run: Run, batch_size: int, max_seconds: float = 0.0) -> None:
     """The part that refreshes itself every couple of seconds while the run trains."""
     active = run.status().get("state") in ACTIVE_STATES
     n_eval = len(run.eval_rows())
@@ -88,7 +88,7 @@ def live(run: Run, batch_size: int) -> None:
         status = run.status()
         if active and (status.get("state") not in ACTIVE_STATES or len(run.eval_rows()) != n_eval):
             st.rerun()  # it ended or has new quality metrics: redraw the whole page once
-        progress_row(status, batch_size)
+        progress_row(status, batch_size, max_seconds)
         rows = plots.thin(run.metrics())
         big = common.presenting()
         smoothing = float(st.session_state.get("smoothing", 0.6))
@@ -111,8 +111,8 @@ def live(run: Run, batch_size: int) -> None:
     panel()
 
 
-def progress_row(status: dict, batch_size: int) -> None:
-    frac, text = common.progress(status)
+def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> None:
+    frac, text = common.progress(status, max_seconds)
     st.markdown(f"{common.state_badge(status)} &nbsp; last update {common.age(status.get('updated'))}")
     if status.get("state") in ("failed", "diverged"):
         st.error(f"The run {status['state']} at step {int(status.get('step') or 0):,}: "
@@ -122,9 +122,9 @@ def progress_row(status: dict, batch_size: int) -> None:
     st.progress(frac, text=f"step {text}")
     ips = status.get("images_per_sec")
     c = st.columns(4)
-    c[0].metric("Step", text)
+    c[0].metric("Step", f"{int(status.get('step') or 0):,}" if max_seconds > 0 else text)
     c[1].metric("Images / s", f"{ips:,.0f}" if isinstance(ips, (int, float)) else "–")
-    c[2].metric("ETA", common.fmt_duration(common.eta_seconds(status, batch_size)))
+    c[2].metric("ETA", common.fmt_duration(common.eta_seconds(status, batch_size, max_seconds)))
     c[3].metric("Training time", common.fmt_duration(status.get("wall_time")))
 
 

@@ -96,9 +96,10 @@ def run_row(run: Run) -> None:
             if cfg:
                 ident = f" · `{run.id}`" if cfg.name else ""
                 st.caption(f"{cfg.architecture} · {cfg.dataset} · batch {cfg.batch_size}{ident}")
-            frac, text = common.progress(status)
+            limit = cfg.max_seconds if cfg else 0.0
+            frac, text = common.progress(status, limit)
             ips = status.get("images_per_sec")
-            eta = common.eta_seconds(status, cfg.batch_size if cfg else 1)
+            eta = common.eta_seconds(status, cfg.batch_size if cfg else 1, limit)
             extra = f" · {ips:,.0f} img/s" if isinstance(ips, (int, float)) else ""
             extra += f" · ETA {common.fmt_duration(eta)}" if eta is not None else ""
             st.progress(frac, text=f"step {text}{extra}")
