@@ -20,7 +20,16 @@ def setup_devices() -> str:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:
             pass
-    return f"{len(gpus)} GPU(s)" if gpus else "CPU"
+    return f"{len(gpus)} GPU(s)" if gpus else ("CPU (oneDNN)" if onednn_enabled() else "CPU")
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels (``gandash`` turns them on before TF loads)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # the private probe moved: trust the variable TF reads
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
 
 
 def make_strategy(cfg):
