@@ -42,7 +42,7 @@ def train_classifier(dataset: str, epochs: float | None = None, max_examples: in
     import keras
     import numpy as np
 
-    from gandash.data import load_builtin
+    from gandash.data import batches, load_builtin
 
     t0 = time.perf_counter()
     epochs = DEFAULT_EPOCHS[dataset] if epochs is None else epochs
@@ -63,13 +63,13 @@ def train_classifier(dataset: str, epochs: float | None = None, max_examples: in
         order = rng.permutation(len(x))
         chunk = min(total - done, steps_per_epoch)
         idx = order[:chunk * BATCH_SIZE]
-        model.fit(x[idx, ..., None].astype("float32"), y[idx], batch_size=BATCH_SIZE, epochs=1,
+        model.fit(batches((x[idx, ..., None].astype("float32"), y[idx]), BATCH_SIZE), epochs=1,
                   shuffle=False, verbose=0,
                   callbacks=[_batch_progress(lambda b: report(
                       (done + b) / total, f"epoch {(done + b) / steps_per_epoch:.1f} of {epochs:g}"))])
         done += chunk
     report(1.0, "measuring test accuracy")
-    _, acc = model.evaluate(test.images[..., None].astype("float32"), test.labels, batch_size=1000, verbose=0)
+    _, acc = model.evaluate(batches((test.images[..., None].astype("float32"), test.labels), 1000), verbose=0)
     return model, float(acc), time.perf_counter() - t0
 
 

@@ -81,6 +81,8 @@ def _predict(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(probs (N, 10), features (N, D)) of uint8 images of any size (resized to 28×28)."""
     import keras
 
+    from gandash.data import batches
+
     x = _as_images(images)[..., None].astype(np.float32)
     if x.shape[1:3] != (28, 28):
         import tensorflow as tf
@@ -92,7 +94,7 @@ def _predict(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             _heads.clear()
         heads = keras.Model(model.inputs, [model.output, model.get_layer(FEATURES_LAYER).output])
         held = _heads[id(model)] = (model, heads)
-    probs, feats = held[1].predict(x, batch_size=500, verbose=0)
+    probs, feats = held[1].predict(batches(x, 500), verbose=0)
     return np.asarray(probs, np.float64), np.asarray(feats, np.float32)
 
 

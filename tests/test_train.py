@@ -190,3 +190,24 @@ def test_mixed_precision_trains_with_loss_scaling(store):
     run = store.create(tiny(mixed_precision=True))
     assert train(run, install_signal_handlers=False) == "finished"
     assert np.isfinite([r["d_loss"] for r in run.metrics()]).all()
+
+
+def test_input_pipeline_gives_scaled_shuffled_batches_without_the_autotuner():
+    from gandash.data import Dataset, make_pipeline
+
+    images = np.repeat(np.arange(40, dtype=np.uint8)[:, None, None] * 6, 28 * 28).reshape(40, 28, 28)
+    ds = Dataset(images, np.arange(40) % 10)
+    cfg = tiny(batch_size=8)
+    pipe = make_pipeline(ds, cfg, seed=0)
+    # The autotuner stalls a finished fit on small CPUs until its optimisation loop wakes.
+    assert pipe.options().autotune.enabled is False
+    batches = [b for _, b in zip(range(10), pipe)]  # two passes over the 40 images
+    x, y = batches[0]
+    assert x.shape == (8, 28, 28, 1) and x.dtype.name == "float32" and y.dtype.name == "int32"
+    assert -1.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0  # tanh range
+    first_pass = np.concatenate([b[0][:, 0, 0, 0].numpy() for b in batches[:5]])
+    pixel_of = (first_pass + 1) / 2 * 255 / 6  # back to the image index
+    np.testing.assert_allclose(np.sort(pixel_of), np.arange(40), atol=1e-3)  # each image once per pass
+    assert not np.allclose(pixel_of, np.arange(40))  # shuffled
+    labels = np.concatenate([b[1].numpy() for b in batches[:5]])
+    np.testing.assert_array_equal(labels, np.round(pixel_of).astype(int) % 10)  # labels stay with their images
