@@ -32,8 +32,9 @@ from gandash.data import without_autotune  # noqa: E402
 from gandash.distribute import onednn_enabled  # noqa: E402
 
 
-# The plain networks at the fast preset's sizes, batch 64 (as first measured), without its latent code.
-PLAIN = {"latent_code": False, "batch_size": 64}
+# The plain networks at the fast preset's sizes, batch 64 (as first measured), without its latent code
+# and augmentation.
+PLAIN = {"latent_code": False, "augment": 0.0, "batch_size": 64}
 
 
 def peak_flops(n: int = 2048, repeats: int = 5) -> float:

@@ -8,6 +8,7 @@ resumable state.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import keras
 import tensorflow as tf
@@ -15,6 +16,23 @@ import tensorflow as tf
 from gandash.models import build_networks
 from gandash.optimizers import make_optimizer
 
+
+AUGMENT_DEGREES = 20.0  # largest turn of an augmented image
+AUGMENT_SHIFT = 1 / 14  # largest shift, as a share of the image side (2 px at 28×28)
+
+
+def warp(images, angles, shifts, fill: float):
+    """Each image turned by its angle (radians) about its centre and moved by its (dx, dy) shift in
+    pixels; bilinear, ``fill`` where the source lies outside. Differentiable in ``images``."""
+    size = images.shape[1]
+    c = (size - 1) / 2.0
+    cos, sin, zero = tf.cos(angles), tf.sin(angles), tf.zeros_like(angles)
+    # output pixel (x, y) reads the input at (cos·(x-c) - sin·(y-c) + c + dx, sin·(x-c) + cos·(y-c) + c + dy)
+    transforms = tf.stack([cos, -sin, c - cos * c + sin * c + shifts[:, 0],
+                           sin, cos, c - sin * c - cos * c + shifts[:, 1], zero, zero], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.constant([size, size]),
+        fill_value=tf.constant(fill, images.dtype), interpolation="BILINEAR", fill_mode="CONSTANT")
 
 
 def _bce(targets, logits):
@@ -58,6 +76,8 @@ class GAN(keras.Model):
         if self.code:
             self.metric_names = self.metric_names + ("code_loss", "code_acc")
         self.simultaneous = cfg.update == "simultaneous"
+        self.augment_p = float(cfg.augment)
+        self.background = -1.0 if cfg.output_activation == "tanh" else 0.0
         self.seed_generator = keras.random.SeedGenerator(cfg.seed)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
         self.ema_decay = float(cfg.ema)
@@ -134,7 +154,22 @@ class GAN(keras.Model):
         """G(z), given the digit (conditional) or the code (InfoGAN) in ``labels`` when it takes one."""
         return self.generator([z, labels] if self.conditional or self.code else z, training=training)
 
+    def augment(self, x):
+        """Differentiable augmentation (Zhao et al. 2020): each image, with probability ``augment``,
+        turned by up to ±20° and shifted by up to ±1/14 of its side; fresh draws on every call."""
+        m, size = tf.shape(x)[0], x.shape[1]
+        keep = self.uniform(m, 1, 1, 1) >= self.augment_p
+        angles = (2.0 * self.uniform(m, 1)[:, 0] - 1.0) * math.radians(AUGMENT_DEGREES)
+        dx = (2.0 * self.uniform(m, 1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
+        dy = (2.0 * self.uniform(m, 1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
+        return tf.where(keep, x, warp(x, angles, tf.stack([dx, dy], axis=1), self.background))
+
+    def d_input(self, x, training):
+        """What D sees of an image: augmented while training when ``augment`` is on, real and fake alike."""
+        return self.augment(x) if training and self.augment_p > 0 else x
+
     def discriminate(self, x, labels, training=False):
+        x = self.d_input(x, training)
         return self.discriminator([x, labels] if self.conditional else x, training=training)
 
     def d_targets(self, n):
@@ -267,7 +302,7 @@ class ACGAN(GAN):
     metric_names = GAN.metric_names + ("d_class_loss", "g_class_loss", "d_class_acc")
 
     def discriminate(self, x, labels, training=False):
-        return self.discriminator(x, training=training)  # the label is predicted, not given
+        return self.discriminator(self.d_input(x, training), training=training)  # the label is predicted
 
     def d_loss(self, real, fake, labels, fake_labels, real_out, fake_out):
         (src_real, cls_real), (src_fake, cls_fake) = real_out, fake_out

@@ -73,6 +73,8 @@ BAD = [
     ({"conditional": True}, "conditional"),  # dcgan cannot be conditional
     ({"update": "random"}, "update"),
     ({"code_weight": 0}, "code_weight"),
+    ({"augment": 1.5}, "augment"),
+    ({"augment": 0.5, "jit_compile": True}, "augment"),  # XLA cannot compile the warp
     ({"steps": -1}, "steps"),
     ({"epochs": 0}, "epochs"),
     ({"max_seconds": -3}, "max_seconds"),

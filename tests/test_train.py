@@ -211,3 +211,42 @@ def test_input_pipeline_gives_scaled_shuffled_batches_without_the_autotuner():
     assert not np.allclose(pixel_of, np.arange(40))  # shuffled
     labels = np.concatenate([b[1].numpy() for b in batches[:5]])
     np.testing.assert_array_equal(labels, np.round(pixel_of).astype(int) % 10)  # labels stay with their images
+
+
+def test_warp_turns_and_shifts_images_and_passes_gradients():
+    import tensorflow as tf
+
+    from gandash.algorithms import warp
+
+    img = np.full((2, 6, 6, 1), -1.0, np.float32)
+    img[:, 1, 4] = 1.0  # one bright pixel, off centre
+    x = tf.constant(img)
+    none = warp(x, tf.zeros(2), tf.zeros((2, 2)), -1.0).numpy()
+    np.testing.assert_allclose(none, img, atol=1e-6)
+    quarter = warp(x, tf.constant([np.pi / 2, 0.0]), tf.constant([[0.0, 0.0], [1.0, 0.0]]), -1.0).numpy()
+    np.testing.assert_allclose(quarter[0, ..., 0], np.rot90(img[0, ..., 0], 1), atol=1e-5)  # a quarter turn
+    shifted = np.full((6, 6), -1.0, np.float32)
+    shifted[1, 3] = 1.0  # the source is read one pixel to the right: the image moves left; -1 comes in
+    np.testing.assert_allclose(quarter[1, ..., 0], shifted, atol=1e-6)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(warp(x, tf.constant([0.3, -0.2]), tf.constant([[0.5, 0.0], [0.0, -1.5]]), -1.0))
+    assert np.abs(tape.gradient(total, x).numpy()).sum() > 0
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_augment_changes_that_share_of_images_only_while_training(share):
+    from gandash.algorithms import build_gan
+
+    model = build_gan(tiny(augment=share, latent_code=False))
+    x = np.random.default_rng(0).uniform(-1, 1, (400, 28, 28, 1)).astype(np.float32)
+    changed = (np.abs(np.asarray(model.d_input(x, training=True)) - x) > 1e-4).any(axis=(1, 2, 3))
+    assert abs(changed.mean() - share) < 0.08
+    np.testing.assert_array_equal(model.d_input(x, training=False), x)  # evaluation sees the images as they are
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_architecture_trains_with_augmentation(store, arch):
+    run = store.create(tiny(architecture=arch, augment=0.5, latent_code=arch in EXPECTED))
+    assert train(run, install_signal_handlers=False) == "finished"
+    assert np.isfinite([r["d_loss"] for r in run.metrics()]).all()
