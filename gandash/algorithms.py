@@ -121,18 +121,21 @@ class GAN(keras.Model):
         return
 
     # -- noise ---------------------------------------------------------------
-    def _draw(self, fn, n, *shape):
+    def _draw(self, fn, n, *shape, parts: int = 1):
         """Random numbers for this replica's slice of the global batch.
 
         Every replica holds the same seed state, so each draws the whole global
         batch and keeps its own rows: distinct noise per replica, and exactly the
-        noise a single device would draw for the same global batch.
+        noise a single device would draw for the same global batch. A batch of
+        ``parts`` equal parts joined end to end (D's real and fake images) takes
+        this replica's rows of each part.
         """
         replicas, rid = _replicas()
         if replicas == 1:
             return fn((n, *shape))
         full = fn((n * replicas, *shape))
-        return full[rid * n:(rid + 1) * n]
+        k = n // parts  # this replica's rows of each part
+        return tf.concat([full[(p * replicas + rid) * k:(p * replicas + rid + 1) * k] for p in range(parts)], 0)
 
     def sample_z(self, n):
         if self.latent_dist == "uniform":
@@ -146,30 +149,32 @@ class GAN(keras.Model):
     def sample_labels(self, n):
         return self._draw(lambda s: keras.random.randint(s, 0, self.num_classes, seed=self.seed_generator), n, 1)
 
-    def uniform(self, n, *shape):
-        return self._draw(lambda s: keras.random.uniform(s, seed=self.seed_generator), n, *shape)
+    def uniform(self, n, *shape, parts: int = 1):
+        return self._draw(lambda s: keras.random.uniform(s, seed=self.seed_generator), n, *shape, parts=parts)
 
     # -- network calls (conditional subclasses pass labels) -------------------
     def generate(self, z, labels, training=False):
         """G(z), given the digit (conditional) or the code (InfoGAN) in ``labels`` when it takes one."""
         return self.generator([z, labels] if self.conditional or self.code else z, training=training)
 
-    def augment(self, x):
+    def augment(self, x, parts: int = 1):
         """Differentiable augmentation (Zhao et al. 2020): each image, with probability ``augment``,
-        turned by up to ±20° and shifted by up to ±1/14 of its side; fresh draws on every call."""
+        turned by up to ±20° and shifted by up to ±1/14 of its side; fresh draws on every call.
+        ``parts``: ``x`` is that many batches joined (see :meth:`_draw`)."""
         m, size = tf.shape(x)[0], x.shape[1]
-        keep = self.uniform(m, 1, 1, 1) >= self.augment_p
-        angles = (2.0 * self.uniform(m, 1)[:, 0] - 1.0) * math.radians(AUGMENT_DEGREES)
-        dx = (2.0 * self.uniform(m, 1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
-        dy = (2.0 * self.uniform(m, 1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
+        draw = lambda *shape: self.uniform(m, *shape, parts=parts)  # noqa: E731
+        keep = draw(1, 1, 1) >= self.augment_p
+        angles = (2.0 * draw(1)[:, 0] - 1.0) * math.radians(AUGMENT_DEGREES)
+        dx = (2.0 * draw(1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
+        dy = (2.0 * draw(1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
         return tf.where(keep, x, warp(x, angles, tf.stack([dx, dy], axis=1), self.background))
 
-    def d_input(self, x, training):
+    def d_input(self, x, training, parts: int = 1):
         """What D sees of an image: augmented while training when ``augment`` is on, real and fake alike."""
-        return self.augment(x) if training and self.augment_p > 0 else x
+        return self.augment(x, parts) if training and self.augment_p > 0 else x
 
-    def discriminate(self, x, labels, training=False):
-        x = self.d_input(x, training)
+    def discriminate(self, x, labels, training=False, parts: int = 1):
+        x = self.d_input(x, training, parts)
         return self.discriminator([x, labels] if self.conditional else x, training=training)
 
     def d_targets(self, n):
@@ -204,7 +209,7 @@ class GAN(keras.Model):
         """D on real and fake in one call (one larger batch is faster; D has no batch norm)."""
         n = tf.shape(real)[0]
         out = self.discriminate(tf.concat([real, fake], 0), tf.concat([labels, fake_labels], 0),
-                                training=True)
+                                training=True, parts=2)
         return tf.nest.map_structure(lambda t: t[:n], out), tf.nest.map_structure(lambda t: t[n:], out)
 
     @staticmethod
@@ -301,8 +306,8 @@ class ACGAN(GAN):
     conditional = True
     metric_names = GAN.metric_names + ("d_class_loss", "g_class_loss", "d_class_acc")
 
-    def discriminate(self, x, labels, training=False):
-        return self.discriminator(self.d_input(x, training), training=training)  # the label is predicted
+    def discriminate(self, x, labels, training=False, parts: int = 1):
+        return self.discriminator(self.d_input(x, training, parts), training=training)  # the label is predicted
 
     def d_loss(self, real, fake, labels, fake_labels, real_out, fake_out):
         (src_real, cls_real), (src_fake, cls_fake) = real_out, fake_out
