@@ -13,6 +13,7 @@ import math
 import keras
 import tensorflow as tf
 
+from gandash.data import scale
 from gandash.models import build_networks
 from gandash.optimizers import make_optimizer
 
@@ -77,7 +78,7 @@ class GAN(keras.Model):
             self.metric_names = self.metric_names + ("code_loss", "code_acc")
         self.simultaneous = cfg.update == "simultaneous"
         self.augment_p = float(cfg.augment)
-        self.background = -1.0 if cfg.output_activation == "tanh" else 0.0
+        self.background = float(scale(0.0, cfg.output_activation))  # a black pixel, what the warp fills in
         self.seed_generator = keras.random.SeedGenerator(cfg.seed)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
         self.ema_decay = float(cfg.ema)
