@@ -226,6 +226,27 @@ def digit_histogram_figure(counts: Sequence[float], *, title: str = "Digit distr
     return fig
 
 
+def code_digit_figure(codes: Sequence[int], digits: Sequence[int], *, num_codes: int = 10,
+                      big: bool = False) -> go.Figure:
+    """InfoGAN: which digit each code draws. Row c holds the shares of code c's samples per
+    predicted digit; two rows on one digit, or one row spread over several, are what keeps
+    a digit rare."""
+    m = [[0.0] * 10 for _ in range(num_codes)]
+    for c, d in zip(codes, digits):
+        m[int(c)][int(d)] += 1
+    shares = [[v / (sum(row) or 1.0) for v in row] for row in m]
+    text = [[f"{v:.0%}" if v >= 0.005 else "" for v in row] for row in shares]
+    fig = go.Figure(go.Heatmap(
+        z=shares, x=[str(d) for d in range(10)], y=[str(c) for c in range(num_codes)], zmin=0, zmax=1,
+        colorscale="Blues", text=text, texttemplate="%{text}", colorbar=dict(title="share", tickformat=".0%"),
+        hovertemplate="code %{y} → digit %{x}: %{z:.1%} of its samples<extra></extra>"))
+    _layout(fig, "Which digit each code draws", "digit (evaluator)", "code", big=big, height=680 if big else 460)
+    fig.update_yaxes(autorange="reversed", type="category", showgrid=False)
+    fig.update_xaxes(type="category", showgrid=False)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
 def eval_histogram(row: Mapping[str, float]) -> list[float]:
     """The hist_0..hist_9 columns of one eval row."""
     return [float(row.get(f"hist_{d}", 0.0) or 0.0) for d in range(10)]

@@ -105,6 +105,19 @@ def test_digit_histogram_shares_and_uniform_line():
     assert with_ref.data[1].y[0] == pytest.approx(0.2)
 
 
+def test_code_digit_heatmap_rows_are_each_codes_shares():
+    codes = [0, 0, 0, 0, 1, 1, 2]
+    digits = [7, 7, 7, 1, 3, 8, 3]
+    fig = plots.code_digit_figure(codes, digits, num_codes=3)
+    z = fig.data[0].z
+    assert len(z) == 3 and all(len(row) == 10 for row in z)
+    assert z[0][7] == pytest.approx(0.75) and z[0][1] == pytest.approx(0.25)
+    assert z[1][3] == pytest.approx(0.5) and z[1][8] == pytest.approx(0.5) and z[2][3] == pytest.approx(1.0)
+    assert fig.data[0].text[0][7] == "75%" and fig.data[0].text[0][0] == ""
+    empty = plots.code_digit_figure([], [], num_codes=10)  # no samples: zeros, not a division error
+    assert all(v == 0 for row in empty.data[0].z for v in row)
+
+
 @pytest.mark.parametrize("x", ["step", "wall_time"])
 def test_compare_overlays_runs_against_step_or_wall_time(x):
     series = {"dcgan": gan_rows(), "wgan": wgan_rows(), "empty": []}

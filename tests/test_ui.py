@@ -2,6 +2,7 @@
 a failed run, a damaged run, invalid hyperparameters, and the controls that start and stop things."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from types import SimpleNamespace
@@ -562,9 +563,21 @@ def test_compare_runs_from_the_address_are_checked(runs):
     assert not at.exception and at.multiselect(key="cmp_runs").value == [ids.failed, ids.ok]
 
 
-def test_explore_unconditional_sorts_samples_by_the_evaluator(trained, monkeypatch):
+def _classified_in_explore(monkeypatch, store, run_id, classify):
+    """Explore's "Generate and classify" on ``run_id``, with ``classify`` standing in for the evaluator."""
     from gandash.ui import common
 
+    fake = SimpleNamespace(evaluator_status=lambda ds, root: {"state": "ready", "accuracy": 0.99, "error": ""},
+                           classify=classify)
+    monkeypatch.setattr(common, "evaluator", lambda: fake)
+    at = app("explore", store.root, run=run_id)
+    at.select_slider(key="bk_n").set_value(200).run()
+    at.button(key="bk_go").click().run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_explore_unconditional_sorts_samples_by_the_evaluator(trained, monkeypatch):
     store, ids = trained
 
     def classify(images, dataset, root):
@@ -572,14 +585,18 @@ def test_explore_unconditional_sorts_samples_by_the_evaluator(trained, monkeypat
         probs[np.arange(len(images)), np.arange(len(images)) % 3] = 1.0  # digits 0, 1, 2 only
         return probs
 
-    fake = SimpleNamespace(evaluator_status=lambda ds, root: {"state": "ready", "accuracy": 0.99, "error": ""},
-                           classify=classify)
-    monkeypatch.setattr(common, "evaluator", lambda: fake)
-    at = app("explore", store.root, run=ids["dcgan"])
-    at.select_slider(key="bk_n").set_value(200).run()
-    at.button(key="bk_go").click().run()
-    assert not at.exception and not at.error
+    at = _classified_in_explore(monkeypatch, store, ids["dcgan"], classify)
     hist = next(c for c in at.get("plotly_chart") if c.key == "bk_hist")
-    assert hist is not None
+    assert json.loads(hist.proto.spec)["data"][0]["y"][3:] == [0.0] * 7
+    assert not any(c.key == "bk_codes" for c in at.get("plotly_chart"))  # no codes in a plain GAN
     at.run()  # the result stays for this checkpoint without classifying again
     assert any(c.key == "bk_hist" for c in at.get("plotly_chart"))
+
+
+def test_explore_latent_code_model_shows_which_digit_each_code_draws(trained, monkeypatch):
+    store, ids = trained
+    at = _classified_in_explore(monkeypatch, store, ids["infogan"],
+                                lambda images, dataset, root: np.eye(10)[np.full(len(images), 4)])
+    chart = next(c for c in at.get("plotly_chart") if c.key == "bk_codes")
+    z = json.loads(chart.proto.spec)["data"][0]["z"]
+    assert len(z) == 10 and all(row[4] == 1.0 and sum(row) == 1.0 for row in z)  # every code drew 4s

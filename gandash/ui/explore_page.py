@@ -185,8 +185,8 @@ def class_morph(run: Run, cfg: RunConfig) -> None:
 
 def bucketed_digits(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("This model is unconditional: generated samples are sorted by what the evaluator "
-                "classifier thinks they show." + (" The codes are drawn at random, as in training."
-                                                   if cfg.takes_label else ""))
+                "classifier thinks they show." + (" Every code makes the same number of samples, as "
+                                                   "it does on average in training." if cfg.takes_label else ""))
     if not quality.evaluator_notice(cfg.dataset, "explore"):
         return
     c1, c2 = st.columns(2)
@@ -197,7 +197,7 @@ def bucketed_digits(gen, cfg: RunConfig, run: Run) -> None:
             return
     else:
         bar = st.progress(0.0, text="Generating…")
-        images, _ = sample(gen, cfg, n, seed=int(st.session_state.get("ex_seed", 0)))
+        images, codes = sample(gen, cfg, n, seed=int(st.session_state.get("ex_seed", 0)))
         bar.progress(0.5, text="Classifying…")
         try:
             probs = np.asarray(common.evaluator().classify(images, cfg.dataset, common.store().root))
@@ -206,10 +206,15 @@ def bucketed_digits(gen, cfg: RunConfig, run: Run) -> None:
             st.error(f"Classifying failed: {e}")
             return
         bar.empty()
-        st.session_state["bk_result"] = (common.generator_key(run), images, probs.argmax(axis=1))
-    _, images, pred = st.session_state["bk_result"]  # only ever this checkpoint's result
+        st.session_state["bk_result"] = (common.generator_key(run), images, probs.argmax(axis=1), codes)
+    _, images, pred, codes = st.session_state["bk_result"]  # only ever this checkpoint's result
     counts = np.bincount(pred, minlength=10)
     common.chart(plots.digit_histogram_figure(counts, big=common.presenting()), key="bk_hist")
+    if codes is not None:
+        common.chart(plots.code_digit_figure(codes, pred, num_codes=cfg.num_classes, big=common.presenting()),
+                     key="bk_codes")
+        st.caption("Each code should settle on one digit. Two codes on one digit, or one code spread over "
+                   "several, leave some digit short in the histogram above.")
     rows = []
     for d in range(10):
         pick = images[pred == d][:per]
