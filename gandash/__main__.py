@@ -21,9 +21,11 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list runs")
     r.add_argument("--json", action="store_true")
-    for name, helptext in (("stop", "stop a running trainer"), ("resume", "resume a stopped run"),
-                           ("delete", "delete a run directory")):
+    for name, helptext in (("stop", "stop a running trainer and wait until it has let go of the run"),
+                           ("resume", "resume a stopped run"), ("delete", "delete a run directory")):
         sub.add_parser(name, help=helptext).add_argument("run")
+    sub.choices["delete"].add_argument("--stop", action="store_true",
+                                       help="stop the run's trainer first, then delete")
 
     s = sub.add_parser("sample", help="generate images from a run's latest generator")
     s.add_argument("run")
@@ -39,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_dir")
+    w.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
     for a in (t, r, s, e, w, *[sub.choices[n] for n in ("stop", "resume", "delete")]):
         a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p

@@ -34,7 +34,12 @@ def progress_line(run: Run) -> str:
     pct = f"{100 * step / total:5.1f}%" if total else "   - "
     ips = st.get("images_per_sec")
     speed = f"{ips:7.0f} img/s" if isinstance(ips, (int, float)) else "      - img/s"
-    return f"{run.id:40s} {st.get('state', '?'):9s} {step:>8d}/{total:<8d} {pct} {speed}"
+    line = f"{run.id:40s} {st.get('state', '?'):9s} {step:>8d}/{total:<8d} {pct} {speed}"
+    if st.get("lost"):
+        line += "  (lost: its trainer ended without saying so)"
+    elif st.get("not_responding"):
+        line += f"  (not responding for {st['not_responding']} s)"
+    return line
 
 
 def cmd_train(args, store: RunStore) -> int:
@@ -55,9 +60,10 @@ def cmd_train(args, store: RunStore) -> int:
     from gandash.train import train
 
     run = store.create(cfg)
+    lock = run.take_trainer_lock()  # `stop RUN` from another shell signals this process
     print(f"run {run.id}", file=sys.stderr)
     bar = _ProgressBar(run)
-    state = train(run, on_row=bar.update)
+    state = train(run, lock=lock, on_row=bar.update)
     bar.close()
     print(run.id)
     return 0 if state in ("finished", "stopped") else 1
@@ -102,10 +108,21 @@ def cmd_runs(args, store: RunStore) -> int:
     return 0
 
 
+STOP_WAIT_S = 60.0
+
+
 def cmd_stop(args, store: RunStore) -> int:
     from gandash.launcher import stop
 
-    print(stop(store.get(args.run), wait=60))
+    run = store.get(args.run)
+    state = stop(run, wait=STOP_WAIT_S)
+    print(state)
+    if state == "stopping":
+        waited = run.status().get("not_responding")
+        why = f"it has not responded for {waited} s (paused or stuck?)" if waited else "it is still saving"
+        print(f"error: the trainer of {run.id} has not stopped within {STOP_WAIT_S:.0f} s: {why}; "
+              f"the stop request stays pending", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -119,7 +136,12 @@ def cmd_resume(args, store: RunStore) -> int:
 
 
 def cmd_delete(args, store: RunStore) -> int:
-    store.delete(args.run)
+    if args.stop:
+        from gandash.launcher import stop_then_delete
+
+        stop_then_delete(store, store.get(args.run), wait=STOP_WAIT_S)
+    else:
+        store.delete(args.run)
     print(f"deleted {args.run}")
     return 0
 
@@ -165,10 +187,17 @@ def cmd_eval(args, store: RunStore) -> int:
 
 
 def cmd_worker(args, store: RunStore) -> int:
+    from gandash.locks import Lock
     from gandash.train import train
 
     run = Run(Path(args.run_dir).resolve())
-    state = train(run)
+    lock = None
+    if args.lock_fd is not None:  # taken by the launcher and handed down
+        try:
+            lock = Lock.adopt(run.lock_path, args.lock_fd)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    state = train(run, lock=lock)
     return 0 if state in ("finished", "stopped", "diverged") else 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 DIR_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 MAX_CUSTOM_BYTES = 1 << 30  # 1 GiB of pixels after decoding
 MAX_CUSTOM_IMAGES = 200_000
+MAX_IMAGE_PIXELS = 4096 * 4096  # one image of a dataset; larger ones are refused before decoding
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -124,18 +126,22 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
 def _load_npz(p: Path, size: int) -> Dataset:
     if p.stat().st_size > MAX_CUSTOM_BYTES:
         raise DataError(f"{p.name}: too large ({p.stat().st_size / 2**30:.1f} GiB; at most 1 GiB)")
+    shapes = npz_shapes(p)  # declared sizes, checked before anything is decompressed
+    if "images" not in shapes:
+        raise DataError(f"{p.name}: no 'images' array (found: {', '.join(shapes) or 'none'})")
+    shape, dtype = shapes["images"]
+    if len(shape) not in (3, 4):
+        raise DataError(f"{p.name}: images must have shape (N, H, W) or (N, H, W, C); got {shape}")
+    declared = sum(int(np.prod(s, dtype=np.float64)) * d.itemsize for s, d in shapes.values())
+    if declared > MAX_CUSTOM_BYTES or shape[0] > MAX_CUSTOM_IMAGES:
+        raise DataError(f"{p.name}: too large ({shape[0]:,} images of {'×'.join(map(str, shape[1:]))}, "
+                        f"{declared / 2**30:.1f} GiB; at most {MAX_CUSTOM_IMAGES:,} images and 1 GiB)")
     try:
         with np.load(p, allow_pickle=False) as d:
-            if "images" not in d.files:
-                raise DataError(f"{p.name}: no 'images' array (found: {', '.join(d.files) or 'none'})")
             x = d["images"]
             y = d["labels"] if "labels" in d.files else None
-    except DataError:
-        raise
     except Exception as e:
         raise DataError(f"{p.name}: not a readable .npz file ({type(e).__name__})") from None
-    if x.nbytes > MAX_CUSTOM_BYTES or len(x) > MAX_CUSTOM_IMAGES:
-        raise DataError(f"{p.name}: too large (at most {MAX_CUSTOM_IMAGES} images, 1 GiB)")
     x = _resize(_to_gray_uint8(x, p.name), size)
     if y is not None:
         y = np.asarray(y)
@@ -143,6 +149,34 @@ def _load_npz(p: Path, size: int) -> Dataset:
             raise DataError(f"{p.name}: 'labels' must be {len(x)} integers in 0..9")
         y = y.astype(np.int32)
     return Dataset(x, y)
+
+
+def npz_shapes(p: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each array's declared (shape, dtype) in an .npz, read from the ``.npy`` headers alone.
+
+    Only the first bytes of each member are decompressed, so a file of a few MB that declares
+    gigabytes is refused without the memory it declares.
+    """
+    from numpy.lib import format as npy
+
+    out = {}
+    try:
+        with zipfile.ZipFile(p) as zf:
+            for name in zf.namelist():
+                if not name.endswith(".npy"):
+                    continue
+                with zf.open(name) as f:
+                    major, _ = npy.read_magic(f)
+                    read_header = npy.read_array_header_1_0 if major == 1 else npy.read_array_header_2_0
+                    shape, _, dtype = read_header(f)
+                if dtype.hasobject:
+                    raise DataError(f"{p.name}: '{name[:-4]}' holds Python objects; only numbers can be read")
+                out[name[:-4]] = (tuple(int(n) for n in shape), dtype)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"{p.name}: not a readable .npz file ({type(e).__name__})") from None
+    return out
 
 
 def _load_folder(p: Path, size: int) -> Dataset:
@@ -156,9 +190,16 @@ def _load_folder(p: Path, size: int) -> Dataset:
     out = np.empty((len(files), size, size), np.uint8)
     for i, f in enumerate(files):
         try:
-            with Image.open(f) as im:
+            with Image.open(f) as im:  # reads the header only; pixels are decoded by convert()
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise DataError(f"{f.name}: the image is {w:,}×{h:,} pixels; at most 4096×4096")
                 out[i] = np.asarray(im.convert("L").resize((size, size), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError) as e:
+        except DataError:
+            raise
+        except Image.DecompressionBombError:
+            raise DataError(f"{f.name}: the image declares too many pixels to decode safely") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             raise DataError(f"{f.name}: not a readable image ({type(e).__name__})") from None
     return Dataset(out, None)
 

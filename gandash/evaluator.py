@@ -15,7 +15,6 @@ training" reliably means the trainer ended without finishing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import subprocess
@@ -24,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from gandash import locks
 from gandash.classifier import DEFAULT_EPOCHS, FEATURES_LAYER, train_classifier
-from gandash.runs import atomic_write_json, read_json
+from gandash.runs import atomic_write_json, read_json, replace_durably, temp_path
 
 EVALUATOR_DIRNAME = "_evaluators"
 DATASETS = ("mnist", "fashion_mnist")
@@ -125,30 +125,16 @@ def training_lock(dataset: str, runs_root: Path | str, say: Progress) -> Iterato
     """Hold the dataset's lock file; wait (and say so) while another process holds it."""
     path = paths(dataset, runs_root)["lock"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"another process is training the {dataset} evaluator; waiting for it")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    lock = locks.Lock.acquire(path, {"pid": os.getpid()})
+    if lock is None:
+        say(f"another process is training the {dataset} evaluator; waiting for it")
+        lock = locks.Lock.acquire(path, {"pid": os.getpid()}, block=True)
+    with lock:
+        yield
 
 
 def _lock_busy(dataset: str, runs_root: Path | str) -> bool:
-    path = paths(dataset, runs_root)["lock"]
-    try:
-        with open(path, "r") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(f, fcntl.LOCK_UN)
-    except OSError:
-        pass
-    return False
+    return locks.holder(paths(dataset, runs_root)["lock"]) is not None
 
 
 def _env_number(name: str, cast: type, default):
@@ -200,10 +186,10 @@ def _train_and_cache(dataset: str, runs_root: Path | str, say: Progress, epochs:
 
     try:
         model, accuracy, seconds = train_classifier(dataset, epochs, max_examples, on_progress)
-        tmp = p["keras"].with_name(f".{p['keras'].name}.{os.getpid()}.keras")
+        tmp = temp_path(p["keras"], ".keras")
         try:
             model.save(tmp)
-            os.replace(tmp, p["keras"])
+            replace_durably(tmp, p["keras"])
         finally:
             tmp.unlink(missing_ok=True)
     except BaseException as e:

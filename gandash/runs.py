@@ -10,6 +10,11 @@
     generator.keras    the latest generator (plain Keras format)
     checkpoint.npz     resumable state: both networks, both optimizers, step, RNG
     train.log          the trainer process's stdout/stderr
+    trainer.lock       held (flock) by the run's one live trainer: see locks.py
+
+Whether a trainer is alive is answered by ``trainer.lock`` alone: an active state whose lock is
+free is *lost*; a held lock whose heartbeat is old is *not responding*, never a reason to start
+a second trainer.
 
 This module owns every path. Run ids are generated here and every id coming
 from outside is checked against :data:`RUN_ID_RE` and resolved inside the runs
@@ -30,12 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from gandash import locks
 from gandash.config import ConfigError, RunConfig, config_from_dict
 
-RUN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+RUN_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")  # always used with fullmatch
 STATES = ("queued", "running", "stopped", "finished", "failed", "diverged")
 ACTIVE_STATES = ("queued", "running")
-HEARTBEAT_STALE_S = 90.0
+HEARTBEAT_STALE_S = 30.0  # a held lock with a heartbeat this old is "not responding" (it beats every 10 s)
+STARTING_GRACE_S = 10.0  # a queued run with a free lock is being started, not lost, for this long
+UPLOADS = "_uploads"  # uploaded datasets; not a valid run id, so never listed as a run
 
 
 class RunError(ValueError):
@@ -49,7 +57,7 @@ def default_runs_dir() -> Path:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a reader sees the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path, ".tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -59,6 +67,42 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
+
+
+def temp_path(path: Path, suffix: str) -> Path:
+    """A hidden temp name beside ``path``, unique to this writer (pid plus a random part)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file another library wrote (a .keras archive) to disk before it is renamed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (the new name survives a power cut)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return  # not supported here (some network file systems): the rename still happened
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def replace_durably(tmp: Path, path: Path) -> None:
+    """fsync ``tmp``, rename it to ``path``, fsync the folder."""
+    fsync_file(tmp)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -80,7 +124,7 @@ def new_run_id(cfg: RunConfig) -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
         raise RunError(f"invalid run id {run_id!r}: run ids use lowercase letters, digits and '-' only")
     return run_id
 
@@ -103,6 +147,7 @@ class Run:
     generator_path = property(lambda self: self.dir / "generator.keras")
     checkpoint_path = property(lambda self: self.dir / "checkpoint.npz")
     log_path = property(lambda self: self.dir / "train.log")
+    lock_path = property(lambda self: self.dir / "trainer.lock")
 
     def sample_path(self, step: int) -> Path:
         return self.samples_dir / f"step_{step:07d}.png"
@@ -119,14 +164,43 @@ class Run:
             raise RunError(f"run {self.id}: config.json is invalid ({e})") from None
 
     def status(self) -> dict[str, Any]:
-        """status.json with ``state`` corrected to ``lost`` for a vanished trainer."""
+        """status.json, corrected by the trainer lock for a trainer that is gone or stuck.
+
+        An active state with a free lock becomes ``stopped`` with ``lost: true`` (or the exit
+        state the trainer left in its lock record, when its last status write failed). A held
+        lock with an old heartbeat adds ``not_responding`` (seconds); the state stays.
+        """
         data = read_json(self.status_path)
         if data is None:
             return {"state": "failed", "error": "status.json is missing or damaged", "step": 0}
-        if data.get("state") in ACTIVE_STATES and _is_lost(data):
-            data = {**data, "state": "stopped", "lost": True,
-                    "error": data.get("error") or "trainer process ended without saying so (lost)"}
-        return data
+        if data.get("state") not in ACTIVE_STATES:
+            return data
+        updated = data.get("updated")
+        silent = time.time() - updated if isinstance(updated, (int, float)) else 0.0
+        if self.trainer() is not None:
+            return {**data, "not_responding": round(silent)} if silent > HEARTBEAT_STALE_S else data
+        if data.get("state") == "queued" and silent < STARTING_GRACE_S:
+            return data  # created a moment ago; its trainer is being started
+        last = locks.last_record(self.lock_path).get("exit")
+        if isinstance(last, dict) and last.get("state") in STATES:
+            return {**data, "state": last["state"], "error": str(last.get("error", ""))}
+        return {**data, "state": "stopped", "lost": True,
+                "error": data.get("error") or "trainer process ended without saying so (lost)"}
+
+    def trainer(self) -> dict[str, Any] | None:
+        """The live trainer's lock record (pid, host), or None when no trainer holds the run."""
+        return locks.holder(self.lock_path)
+
+    def take_trainer_lock(self, **record: Any) -> locks.Lock:
+        """Become the run's one trainer (or its launcher); RunError when a trainer holds it."""
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), **record}
+        try:
+            lock = locks.Lock.acquire(self.lock_path, record)
+        except FileNotFoundError:
+            raise RunError(f"run {self.id} no longer exists") from None
+        if lock is None:
+            raise RunError(f"run {self.id} already has a trainer ({describe_trainer(self.trainer())})")
+        return lock
 
     def metrics(self) -> list[dict[str, float]]:
         return read_rows(self.metrics_path)
@@ -172,27 +246,11 @@ class Run:
         return data
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not a live trainer
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _is_lost(status: dict[str, Any]) -> bool:
-    pid = status.get("pid")
-    same_host = status.get("host") in (None, socket.gethostname())
-    if isinstance(pid, int) and pid > 0 and same_host and not _pid_alive(pid):
-        return True
-    updated = status.get("updated")
-    return isinstance(updated, (int, float)) and time.time() - updated > HEARTBEAT_STALE_S
+def describe_trainer(record: dict[str, Any] | None) -> str:
+    """``pid 123 on host-a`` for messages; tolerant of a record still being written."""
+    if not record:
+        return "starting"
+    return f"pid {record.get('pid', '?')} on {record.get('host', '?')}"
 
 
 class RunStore:
@@ -237,14 +295,56 @@ class RunStore:
         except OSError:
             return []
         runs = [Run(Path(e.path).resolve()) for e in entries
-                if e.is_dir(follow_symlinks=False) and RUN_ID_RE.match(e.name)]
+                if e.is_dir(follow_symlinks=False) and RUN_ID_RE.fullmatch(e.name)]
         return sorted(runs, key=lambda r: r.id, reverse=True)
 
     def delete(self, run_id: str) -> None:
+        """Remove a run directory; RunError while a trainer holds it (or is starting it)."""
         run = self.get(run_id)
-        if run.status().get("state") in ACTIVE_STATES:
-            raise RunError(f"run {run_id} is still {run.status()['state']}; stop it first")
-        shutil.rmtree(run.dir)
+        try:
+            lock = run.take_trainer_lock(deleting=True)  # no trainer can start while we delete
+        except RunError:
+            raise RunError(f"run {run_id} is still training ({describe_trainer(run.trainer())}); "
+                           f"stop it first") from None
+        with lock:
+            state = read_json(run.status_path) or {}
+            if state.get("state") == "queued" and time.time() - state.get("updated", 0) < STARTING_GRACE_S:
+                raise RunError(f"run {run_id} is being started; stop it first")
+            shutil.rmtree(run.dir)
+        self.remove_unused_uploads()
+
+    # -- uploaded datasets --------------------------------------------------
+    @property
+    def uploads_dir(self) -> Path:
+        return self.root.resolve() / UPLOADS
+
+    def remove_unused_uploads(self, keep: Iterable[str] = (), min_age_s: float = 3600.0) -> list[Path]:
+        """Delete uploads that no run's config names, except ``keep`` and those newer than
+        ``min_age_s`` (another session may be about to start a run on them). Returns what went."""
+        try:
+            entries = list(os.scandir(self.uploads_dir))
+        except OSError:
+            return []
+        used = {str(Path(p).resolve()) for p in keep}
+        for run in self.list():
+            data = read_json(run.config_path) or {}
+            if data.get("data_path"):
+                used.add(str(Path(data["data_path"]).resolve()))
+        removed = []
+        for entry in entries:
+            path = Path(entry.path).resolve()
+            try:
+                young = time.time() - entry.stat(follow_symlinks=False).st_mtime < min_age_s
+            except OSError:
+                continue
+            if str(path) in used or young or path.parent != self.uploads_dir:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
 
 
 # -- append-only CSV rows ------------------------------------------------------

@@ -21,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 from gandash.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
-from gandash.runs import Run, RowWriter, atomic_write_bytes, truncate_rows
+from gandash.locks import Lock
+from gandash.runs import Run, RowWriter, atomic_write_bytes, replace_durably, temp_path, truncate_rows
 
 
 class Diverged(RuntimeError):
@@ -29,10 +30,15 @@ class Diverged(RuntimeError):
 
 
 class StatusWriter:
-    """status.json of a running trainer, with a heartbeat thread."""
+    """status.json of a running trainer, with a heartbeat thread.
 
-    def __init__(self, run: Run, interval: float = 10.0):
+    The final state also goes into the trainer lock's record first (``finish``), so that it
+    survives a status.json write that fails, for instance on a full disk.
+    """
+
+    def __init__(self, run: Run, lock: Lock | None = None, interval: float = 10.0):
         self.run = run
+        self.trainer_lock = lock
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
@@ -44,6 +50,15 @@ class StatusWriter:
             except OSError as e:  # disk full etc.: keep training, the next write may succeed
                 print(f"warning: could not write status.json: {e}", flush=True)
 
+    def finish(self, state: str, error: str = "", **fields) -> None:
+        if self.trainer_lock is not None:
+            try:
+                self.trainer_lock.write({"pid": os.getpid(), "host": socket.gethostname(),
+                                         "exit": {"state": state, "error": error}})
+            except OSError as e:
+                print(f"warning: could not record the exit state in trainer.lock: {e}", flush=True)
+        self.update(state=state, error=error, finished=time.time(), **fields)
+
     def _beat(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self.update()
@@ -52,7 +67,10 @@ class StatusWriter:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop the heartbeat and wait for it: nothing may write once the lock is let go."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def total_steps(cfg, n_examples: int) -> int:
@@ -73,10 +91,10 @@ def _state_variables(model) -> dict[str, list]:
 
 def save_checkpoint(run: Run, model, step: int, wall: float) -> None:
     """Write generator.keras then checkpoint.npz, each atomically."""
-    tmp = run.dir / f".generator.{os.getpid()}.keras"
+    tmp = temp_path(run.generator_path, ".keras")
     try:
         model.sampler.save(tmp)
-        os.replace(tmp, run.generator_path)
+        replace_durably(tmp, run.generator_path)
     finally:
         tmp.unlink(missing_ok=True)
     arrays = {f"{k}/{i}": np.asarray(v) for k, vs in _state_variables(model).items()
@@ -199,17 +217,34 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
     return RunDirectoryCallback()
 
 
-def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = False,
+def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool = True, verbose: bool = False,
           on_row: Callable[[dict], None] | None = None) -> str:
-    """Train the run to its end (or until stopped); return the final state."""
-    if not is_chief_process():
+    """Train the run to its end (or until stopped); return the final state.
+
+    The chief trains only while it holds the run's trainer lock: ``lock`` when the caller
+    took it (the launcher hands it down), else it is taken here, and RunError is raised,
+    before anything is written, when another trainer holds the run. It is released on return.
+    """
+    if is_chief_process():
+        lock = lock or run.take_trainer_lock()
+        lock.write({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+    else:
         run = scratch_copy(run)
+    try:
+        return _train_holding_lock(run, lock, install_signal_handlers, verbose, on_row)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_holding_lock(run: Run, lock: Lock | None, install_signal_handlers: bool, verbose: bool,
+                        on_row: Callable[[dict], None] | None) -> str:
     stop = threading.Event()
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     run.remove_temp_files()
-    status = StatusWriter(run)
+    status = StatusWriter(run, lock)
     status.update(state="running", pid=os.getpid(), host=socket.gethostname(),
                   started=time.time(), error="")
     status.start()
@@ -237,7 +272,7 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
         print(f"run {run.id}: {cfg.architecture} on {cfg.dataset}, {len(ds)} images, "
               f"steps {step}->{total}, device {device}", flush=True)
         if step >= total:
-            status.update(state="finished")
+            status.finish("finished")
             return "finished"
         spe = math.gcd(cfg.steps_per_execution, cfg.log_every)
         with strategy.scope():
@@ -251,11 +286,11 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
                   epochs=math.ceil(total / chunk), initial_epoch=step // chunk, callbacks=[cb], shuffle=False,
                   verbose=2 if verbose else 0)
         state = cb.outcome or "finished"
-        status.update(state=state, step=cb.step, error=cb.error, finished=time.time())
+        status.finish(state, cb.error, step=cb.step)
         print(f"run {run.id}: {state} at step {cb.step}", flush=True)
         return state
     except Diverged as e:
-        status.update(state="diverged", error=str(e), finished=time.time())
+        status.finish("diverged", str(e))
         print(f"run {run.id}: diverged: {e}", flush=True)
         return "diverged"
     except BaseException as e:  # noqa: BLE001 - every failure is reported in status.json
@@ -264,7 +299,7 @@ def train(run: Run, *, install_signal_handlers: bool = True, verbose: bool = Fal
         if isinstance(e, OSError) and e.errno in (28, 30, 13):
             why = {28: "disk full", 30: "read-only file system", 13: "permission denied"}[e.errno]
             msg = f"{why} while writing the run directory ({msg}); the last checkpoint is kept"
-        status.update(state="failed", error=msg, finished=time.time())
+        status.finish("failed", msg)
         if isinstance(e, KeyboardInterrupt):
             raise
         return "failed"

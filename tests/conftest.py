@@ -29,3 +29,28 @@ def tiny(cfg_or_preset="fast", **overrides):
     if isinstance(cfg_or_preset, str):
         return make_config(cfg_or_preset, base)
     return dataclasses.replace(cfg_or_preset, **base)
+
+
+@pytest.fixture
+def stand_in_trainer():
+    """Start a lock-holding stand-in trainer on a run (tests/helpers/stand_in_trainer.py); returns
+    its process once it holds the run. Killed at the end of the test if still alive."""
+    import subprocess
+    import sys
+    import time
+
+    procs = []
+
+    def start(run):
+        proc = subprocess.Popen([sys.executable, "-m", "tests.helpers.stand_in_trainer", str(run.dir)], cwd=REPO)
+        procs.append(proc)
+        deadline = time.time() + 30
+        while run.trainer() is None or run.status().get("state") != "running":
+            assert proc.poll() is None and time.time() < deadline, "stand-in trainer did not start"
+            time.sleep(0.05)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()

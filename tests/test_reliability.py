@@ -140,7 +140,7 @@ def test_three_trainers_at_once(tmp_path):
         assert r.config().architecture in r.id
         assert sorted(p.name for p in r.dir.iterdir()) == sorted(
             ["checkpoint.npz", "config.json", "generator.keras", "metrics.csv", "samples", "status.json",
-             "train.log"])
+             "train.log", "trainer.lock"])
         speeds.append(np.median([x["images_per_sec"] for x in r.metrics()[1:]]))
     print("\nthree trainers at once, images/s:", [round(s) for s in speeds])
 
@@ -192,3 +192,94 @@ def test_digit_out_of_range(tmp_path, digit):
                  "--set", "checkpoint_every=1", *TINY).stdout.split()[-1]
     proc = cli(tmp_path, "sample", run_id, "--digit", digit, "--out", str(tmp_path / "d.npz"), check=False)
     assert proc.returncode == 2 and "digit must be from 0 to 9" in proc.stderr
+
+
+# -- files that declare more than they hold ------------------------------------------------------
+def png_declaring(width: int, height: int) -> bytes:
+    """A ~100-byte PNG whose header says width × height (its pixel data is a few zeros)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def npz_declaring(path, shape, payload_mb: int = 4) -> None:
+    """An .npz whose images.npy header declares ``shape`` (uint8) but holds a few MB of zeros."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("images.npy", "w", force_zip64=True) as f:
+            f.write(header.getvalue())
+            f.write(bytes(payload_mb << 20))
+
+
+LOAD_AND_MEASURE = """
+import resource, sys, time
+from gandash.data import DataError, load_custom
+before, t = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+try:
+    load_custom(sys.argv[1], 28)
+    print("loaded")
+except DataError as e:
+    print(f"refused: {e}")
+print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+def test_files_that_declare_gigabytes_are_refused_at_once_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+
+    npz_declaring(tmp_path / "bomb.npz", (100_000, 200, 200))  # 4 GB declared, 4 MB held
+    (tmp_path / "pngbomb").mkdir()
+    (tmp_path / "pngbomb" / "a.png").write_bytes(png_declaring(20_000, 20_000))
+    (tmp_path / "bigpng").mkdir()
+    (tmp_path / "bigpng" / "a.png").write_bytes(png_declaring(10_000, 10_000))
+    for name, message in (("bomb.npz", "too large (100,000 images of 200×200, 3.7 GiB"),
+                          ("pngbomb", "too many pixels"), ("bigpng", "10,000×10,000 pixels")):
+        out = subprocess.run([sys.executable, "-c", LOAD_AND_MEASURE, str(tmp_path / name)], capture_output=True,
+                             text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        said, figures = out.stdout.strip().splitlines()
+        seconds, grown_mb = map(float, figures.split())
+        assert said.startswith("refused") and message in said, out.stdout + out.stderr
+        assert seconds < 1.0 and grown_mb < 50, (name, seconds, grown_mb)
+
+
+def test_arrays_of_the_wrong_rank_or_kind_get_a_clear_message(tmp_path):
+    np.savez(tmp_path / "scalar.npz", images=np.array(3))
+    np.savez(tmp_path / "rank5.npz", images=np.zeros((1, 2, 3, 4, 5), np.uint8))
+    np.save(tmp_path / "obj.npy", np.array([None, 1], dtype=object), allow_pickle=True)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "objects.npz", "w") as zf:
+        zf.write(tmp_path / "obj.npy", "images.npy")
+    for name, message in (("scalar.npz", "got ()"), ("rank5.npz", "got (1, 2, 3, 4, 5)"),
+                          ("objects.npz", "holds Python objects")):
+        with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            load_custom(tmp_path / name, 28)
+
+
+@pytest.mark.parametrize("what", ["bomb.npz", "pngbomb", "scalar.npz"])
+def test_cli_refuses_hostile_datasets_with_exit_2_and_one_line(tmp_path, what):
+    if what == "bomb.npz":
+        npz_declaring(tmp_path / what, (100_000, 200, 200), payload_mb=1)
+    elif what == "pngbomb":
+        (tmp_path / what).mkdir()
+        (tmp_path / what / "a.png").write_bytes(png_declaring(20_000, 20_000))
+    else:
+        np.savez(tmp_path / what, images=np.array(3))
+    proc = cli(tmp_path / "runs", "train", "--set", "dataset=custom", "--set", f"data_path={tmp_path / what}",
+               check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and ("a.png" if what == "pngbomb" else what) in proc.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -89,27 +89,64 @@ def test_damaged_files_give_clear_messages(store):
     assert run.metrics() == []
 
 
-def test_vanished_trainer_is_shown_as_lost(store):
+def test_the_trainer_lock_alone_says_whether_a_trainer_lives(store):
+    """Active with a free lock is lost, whatever the pid says; a held lock with an old heartbeat
+    is "not responding" and still running."""
     run = store.create(make_config("fast"))
-    run.write_status(state="running", pid=2**22 + 12345)  # no such process
+    run.write_status(state="running", pid=os.getpid())  # a live pid, but no lock held
     st = run.status()
     assert st["state"] == "stopped" and st["lost"]
-    run.write_status(state="running", pid=os.getpid())
-    assert run.status()["state"] == "running"
+    lock = run.take_trainer_lock()
+    assert run.status()["state"] == "running" and "not_responding" not in run.status()
+    assert run.trainer()["pid"] == os.getpid()
     data = json.loads(run.status_path.read_text())
     data["updated"] = time.time() - 3600  # heartbeat an hour old
     run.status_path.write_text(json.dumps(data))
-    assert run.status()["state"] == "stopped"
+    st = run.status()
+    assert st["state"] == "running" and 3590 <= st["not_responding"] <= 3610
+    with pytest.raises(RunError, match="already has a trainer"):
+        run.take_trainer_lock()  # never a second trainer while the first holds it
+    lock.release()
+    assert run.status()["state"] == "stopped" and run.status()["lost"]
 
 
-def test_delete_refuses_active_run(store):
+def test_a_just_created_run_is_starting_not_lost(store):
+    run = store.create(make_config("fast"))
+    assert run.status()["state"] == "queued" and not run.status().get("lost")
+    data = json.loads(run.status_path.read_text())
+    data["updated"] = time.time() - 60
+    run.status_path.write_text(json.dumps(data))
+    assert run.status()["lost"]
+
+
+def test_exit_state_in_the_lock_record_stands_in_for_a_failed_status_write(store):
+    run = store.create(make_config("fast"))
+    lock = run.take_trainer_lock()
+    run.write_status(state="running")
+    lock.write({"pid": os.getpid(), "exit": {"state": "failed", "error": "disk full while writing"}})
+    lock.release()
+    st = run.status()
+    assert st["state"] == "failed" and st["error"] == "disk full while writing" and not st.get("lost")
+
+
+def test_delete_refuses_while_a_trainer_holds_the_run(store):
     run = store.create(make_config("fast"))
     run.write_status(state="running", pid=os.getpid())
+    lock = run.take_trainer_lock()
     with pytest.raises(RunError, match="stop it first"):
         store.delete(run.id)
+    assert run.dir.is_dir()
+    lock.release()
     run.write_status(state="stopped")
     store.delete(run.id)
     assert store.list() == []
+
+
+def test_run_ids_must_match_whole():
+    check_run_id("abc-def")
+    for bad in ("abc-def\n", "abc-def\n\n", "ABC-def", "ab"):
+        with pytest.raises(RunError):
+            check_run_id(bad)
 
 
 def test_list_ignores_foreign_entries(store):

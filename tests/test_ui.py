@@ -327,10 +327,44 @@ def test_run_ids_from_the_url_go_through_the_store(runs, bad):
 
 def test_stop_a_running_run(store, fake_launch):
     run_id = written_run(store, "running", pid=os.getpid())
+    lock = store.get(run_id).take_trainer_lock()  # this process stands in for its trainer
     at = app("monitor", store.root, run=run_id)
     at.button(key="monitor_stop").click().run()
     assert ("stop", run_id) in fake_launch
     assert "Stop requested" in texts(at, "success")
+    lock.release()
+
+
+def test_a_paused_trainer_is_shown_not_responding_and_keeps_the_run(store, fake_launch):
+    run_id = written_run(store, "running", pid=os.getpid())
+    run = store.get(run_id)
+    lock = run.take_trainer_lock()
+    data = json.loads(run.status_path.read_text())
+    data["updated"] = time.time() - 125  # no heartbeat for two minutes
+    run.status_path.write_text(json.dumps(data))
+    at = app("monitor", store.root, run=run_id)
+    assert "not responding for 2m" in texts(at)  # 2 min 5 s, and a few more on a busy machine
+    assert "No second trainer can start" in texts(at, "warning")
+    assert not any(b.key == "monitor_resume" for b in at.button)
+    at = app("runs", store.root)
+    assert "not responding for 2m" in texts(at)  # 2 min 5 s, and a few more on a busy machine
+    assert not any(b.key == f"resume_{run_id}" for b in at.button)
+    lock.release()
+
+
+def test_delete_of_a_training_run_stops_it_first(store, stand_in_trainer):
+    run_id = written_run(store, "queued")
+    proc = stand_in_trainer(store.get(run_id))
+    at = app("runs", store.root)
+    at.button(key=f"del_{run_id}").click().run()
+    assert "still training" in texts(at, "warning")
+    assert proc.poll() is None and (store.root / run_id).exists()  # nothing happens before confirming
+    confirm = at.button(key="confirm_delete")
+    assert confirm.label == "Stop, then delete"
+    confirm.click().run()
+    assert proc.wait(timeout=10) == 0  # the trainer was asked to stop, and did
+    assert not (store.root / run_id).exists()
+    assert f"Deleted {run_id}" in texts(at, "success")
 
 
 def test_quality_panel_without_evaluator_says_how_to_get_metrics(runs, monkeypatch):
@@ -509,6 +543,9 @@ def _check_upload_script(payloads):
     ("x.npz", _npz(images=np.zeros((2, 28, 28), np.uint8), labels=np.array([3, 12])), "labels"),
     ("x.npz", b"definitely not a zip", "not a readable .npz"),
     ("x.png", b"\x89PNG garbage", "not a readable image"),
+    ("x.npz", _npz(images=np.array(3)), "got ()"),
+    ("x.png", __import__("tests.test_reliability", fromlist=["png_declaring"]).png_declaring(20_000, 20_000),
+     "too many pixels"),
     ("x.npz", _npz(images=np.zeros((4, 28, 28), np.uint8)), None),
 ])
 def test_bad_uploads_get_one_clear_message_and_leave_nothing(store, name, data, message):
@@ -522,6 +559,59 @@ def test_bad_uploads_get_one_clear_message_and_leave_nothing(store, name, data, 
         assert message in texts(at, "error") and "ok=True" not in texts(at)
         assert texts(at, "error").startswith(name)  # named as the user named it
         assert saved == []  # a rejected upload is removed again
+
+
+def _uploader_script(payloads):
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    from gandash.ui import upload
+
+    files = [SimpleNamespace(name=n, size=len(d), file_id=f"{n}-{len(d)}", getbuffer=lambda d=d: memoryview(d))
+             for n, d in payloads]
+    st.file_uploader = lambda *a, **k: files  # AppTest cannot upload; the widget's logic is what is tested
+    path = upload.dataset_uploader(28)
+    st.write(f"path={path!r}")
+
+
+def test_a_failed_upload_stays_failed_on_the_next_rerun(store):
+    os.environ["GANDASH_RUNS_DIR"] = str(store.root)
+    payload = [("bad.npz", _npz(images=np.array(3)))]
+    at = AppTest.from_function(_uploader_script, kwargs={"payloads": payload}, default_timeout=30).run()
+    for _ in range(2):  # the first run and a rerun with the same files
+        assert "cannot be used" in texts(at, "error") and "path=''" in texts(at)
+        assert not at.success  # never "Dataset ready." for a dataset that was refused
+        at.run()
+
+
+def test_too_many_files_are_refused_before_anything_is_written(store, monkeypatch):
+    from gandash.ui import upload
+
+    monkeypatch.setattr(upload, "MAX_CUSTOM_IMAGES", 3)
+    files = [Upload(f"{i}.png", b"x") for i in range(4)]
+    assert upload.size_error(files) == "4 files; at most 3 images"
+    big = [Upload("a.npz", b"")]
+    big[0].size = 201 * 2**20
+    assert "201 MB in all; at most 200 MB" in upload.size_error(big)
+    assert upload.size_error(files[:3]) == ""
+
+
+def test_uploads_no_run_uses_are_removed_after_an_hour(store):
+    from gandash.config import make_config
+
+    up = store.uploads_dir
+    up.mkdir(parents=True)
+    used, unused, fresh, mine = up / "a.npz", up / "b.npz", up / "c.npz", up / "d"
+    for p in (used, unused, fresh):
+        p.write_bytes(b"x")
+    mine.mkdir()
+    store.create(make_config("fast", {"dataset": "custom", "data_path": str(used)}))
+    old = time.time() - 7200
+    for p in (used, unused, mine):
+        os.utime(p, (old, old))
+    assert sorted(p.name for p in store.remove_unused_uploads(keep=[mine])) == ["b.npz"]
+    assert sorted(p.name for p in up.iterdir()) == ["a.npz", "c.npz", "d"]
 
 
 def test_generator_cache_key_changes_with_a_newer_checkpoint(store):
@@ -545,13 +635,24 @@ def test_app_entry_point_opens_runs(runs):
 
 def test_runs_page_stop_and_presentation_hides_editing(store, fake_launch):
     run_id = written_run(store, "running", pid=os.getpid())
+    lock = store.get(run_id).take_trainer_lock()  # this process stands in for its trainer
     at = app("runs", store.root)
     assert "running" in texts(at)
-    assert not any(b.key == f"del_{run_id}" for b in at.button)  # an active run cannot be deleted
+    assert not any(b.key == f"resume_{run_id}" for b in at.button)  # no second trainer
     at.button(key=f"stop_{run_id}").click().run()
     assert ("stop", run_id) in fake_launch and "Stop requested" in texts(at, "success")
     at.toggle(key="present").set_value(True).run()
     assert {b.label for b in at.button} <= {"Monitor", "Explore"}
+    lock.release()
+
+
+def test_run_names_show_as_typed_not_as_markdown(store):
+    name = "![x](http://127.0.0.1:9/x.png) :red[loud] **bold** $x$"
+    run = store.create(make_config("fast", {"name": name}))
+    at = app("runs", store.root)
+    title = next(m.value for m in at.markdown if "loud" in m.value)
+    assert "\\!\\[x\\]\\(http\\:" in title and "\\:red\\[loud\\]" in title and "\\*\\*bold" in title
+    assert run.id
 
 
 def test_compare_runs_from_the_address_are_checked(runs):

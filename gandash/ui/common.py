@@ -184,11 +184,22 @@ def eta_seconds(status: dict[str, Any], batch_size: int, max_seconds: float = 0.
     return by_steps if by_time is None else max(0.0, min(by_steps, by_time))
 
 
+def plain(text: str) -> str:
+    """User text (a run name) for a Markdown string: every punctuation mark escaped, so it shows
+    as typed and cannot become a link, an outside image, a colour directive or a formula."""
+    return "".join("\\" + c if c in _MARKDOWN_PUNCTUATION else c for c in str(text)).replace("\n", " ")
+
+
+_MARKDOWN_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
 def state_badge(status: dict[str, Any]) -> str:
     state = str(status.get("state", "?"))
     badge = STATE_BADGES.get(state, f":gray-badge[{state}]")
     if status.get("lost"):
         badge = ":orange-badge[stopped (lost)]"
+    if status.get("not_responding"):
+        badge += f" :orange-badge[not responding for {fmt_duration(status['not_responding'])}]"
     if status.get("phase"):
         badge += f" :violet-badge[{status['phase']}]"
     return badge

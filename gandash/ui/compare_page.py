@@ -94,7 +94,7 @@ def grids(runs: list[Run], names: dict[str, str]) -> None:
     for col, run in zip(cols, shown):
         earlier = [s for s in steps_of[run.id] if s <= step]
         with col:
-            st.markdown(f"**{names[run.id]}**")
+            st.markdown(f"**{common.plain(names[run.id])}**")
             if not earlier:
                 st.caption("no grid at or before this step")
                 continue

@@ -5,7 +5,7 @@ import streamlit as st
 
 from gandash import launcher, plots
 from gandash.images import gif_bytes, png_bytes
-from gandash.runs import ACTIVE_STATES, Run, RunError
+from gandash.runs import ACTIVE_STATES, Run, RunError, describe_trainer
 from gandash.ui import common, quality
 from gandash.ui.nav import go
 
@@ -29,7 +29,8 @@ def render() -> None:
         st.error(f"{e}. The run's other files are shown where they can be read.")
         cfg = None
     if common.presenting():
-        st.header(f"{cfg.name or cfg.architecture} · {cfg.architecture} on {cfg.dataset}" if cfg else run.id)
+        st.header(f"{common.plain(cfg.name or cfg.architecture)} · {cfg.architecture} on {cfg.dataset}"
+                  if cfg else run.id)
     top = st.columns([3, 2], vertical_alignment="bottom")
     with top[0]:
         controls(run)
@@ -119,6 +120,11 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
                  f"{status.get('error') or 'no error text'}. Its last checkpoint is kept.")
     elif status.get("lost"):
         st.warning(f"{status.get('error')}. Resume continues from the last checkpoint.")
+    elif status.get("not_responding"):
+        st.warning(f"The trainer ({describe_trainer(status)}) has not written its heartbeat for "
+                   f"{common.fmt_duration(status['not_responding'])}: it still holds the run, so it may be "
+                   f"paused (a sleeping laptop, a stopped process) or waiting for storage. No second "
+                   f"trainer can start while it lives.")
     st.progress(frac, text=f"step {text}")
     ips = status.get("images_per_sec")
     c = st.columns(4)

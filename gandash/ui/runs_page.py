@@ -17,10 +17,10 @@ def render() -> None:
     st.title("Runs")
     store = common.store()
     runs = store.list()
+    _flash()  # also after deleting the last run
     if not runs:
         start_screen()
         return
-    _flash()
     cols = st.columns([4, 1, 1], vertical_alignment="bottom")
     shown = cols[0].segmented_control("Show", FILTERS, default="all", key="runs_filter") or "all"
     runs = [r for r in runs if _matches(r, shown)]
@@ -92,7 +92,7 @@ def run_row(run: Run) -> None:
                 st.caption("no samples yet")
         with info:
             title = (cfg.name if cfg and cfg.name else run.id)
-            st.markdown(f"**{title}** {common.state_badge(status)}")
+            st.markdown(f"**{common.plain(title)}** {common.state_badge(status)}")
             if cfg:
                 ident = f" · `{run.id}`" if cfg.name else ""
                 st.caption(f"{cfg.architecture} · {cfg.dataset} · batch {cfg.batch_size}{ident}")
@@ -140,7 +140,7 @@ def run_actions(run: Run, status: dict, cfg: RunConfig | None) -> None:
                                       help="Open the Train page with this run's settings to change and start."):
         st.session_state["train_from"] = run.id
         go("train")
-    if not active and row.button("Delete", key=f"del_{run.id}", icon=":material/delete:"):
+    if row.button("Delete", key=f"del_{run.id}", icon=":material/delete:"):
         st.session_state["runs_deleting"] = run.id
         st.rerun()
 
@@ -154,13 +154,22 @@ def _act(action) -> None:
 
 
 def confirm_delete(run_id: str) -> None:
-    """Second step of a delete: nothing is removed until this is confirmed."""
-    st.warning(f"Delete **{run_id}** with its checkpoints, samples and metrics? This cannot be undone.")
+    """Second step of a delete: nothing is removed until this is confirmed.
+
+    A run that is still training is stopped first (its trainer must let go of it)."""
+    store = common.store()
+    training = store.get(run_id).trainer() is not None
+    what = "It is still training: it will be stopped first. " if training else ""
+    st.warning(f"Delete **{run_id}** with its checkpoints, samples and metrics? {what}This cannot be undone.")
     row = st.container(horizontal=True)
-    if row.button("Delete for good", type="primary", key="confirm_delete"):
+    if row.button("Stop, then delete" if training else "Delete for good", type="primary", key="confirm_delete"):
         st.session_state.pop("runs_deleting", None)
         try:
-            common.store().delete(run_id)
+            if training:
+                with st.spinner("Stopping the trainer (it saves a checkpoint first)…"):
+                    launcher.stop_then_delete(store, store.get(run_id))
+            else:
+                store.delete(run_id)
             st.session_state["runs_flash"] = ("ok", f"Deleted {run_id}.")
         except (RunError, OSError) as e:
             st.session_state["runs_flash"] = ("err", f"Could not delete {run_id}: {e}")

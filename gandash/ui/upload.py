@@ -1,4 +1,7 @@
-"""Dataset uploads: saved only inside ``<runs root>/_uploads/`` under random names, then validated."""
+"""Dataset uploads: saved only inside ``<runs root>/_uploads/`` under random names, then validated.
+
+Uploads that no run uses are removed an hour after they were made (``RunStore.remove_unused_uploads``).
+"""
 from __future__ import annotations
 
 import secrets
@@ -8,17 +11,16 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gandash.data import DataError, load_custom
+from gandash.data import MAX_CUSTOM_IMAGES, DataError, load_custom
 from gandash.images import to_grid_image
 from gandash.ui import common
 
 MAX_UPLOAD_MB = 200  # also server.maxUploadSize in .streamlit/config.toml
 IMAGE_TYPES = ("png", "jpg", "jpeg")
-UPLOADS = "_uploads"  # not a valid run id, so the run store never lists it
 
 
 def uploads_dir() -> Path:
-    return (common.store().root / UPLOADS).resolve()
+    return common.store().uploads_dir
 
 
 def _save(files) -> Path:
@@ -66,18 +68,29 @@ def dataset_uploader(image_size: int) -> str:
             return st.session_state["f_data_path"]
         return ""
     signature = tuple((f.file_id, f.size) for f in files)
-    if st.session_state.get("upload_sig") != signature:
+    if st.session_state.get("upload_sig") != signature or not (
+            st.session_state.get("upload_ok") or st.session_state.get("upload_error")):
         st.session_state.update(upload_sig=signature, upload_ok=False, upload_error="", f_data_path="")
-        total = sum(f.size for f in files)
-        if total > MAX_UPLOAD_MB * 2**20:
-            st.session_state["upload_error"] = f"the upload is {total / 2**20:.0f} MB; at most {MAX_UPLOAD_MB} MB"
+        error = size_error(files)  # before a byte is written to disk
+        if error:
+            st.session_state["upload_error"] = error
         else:
             _store_and_check(files, image_size)
-    if st.session_state.get("upload_error"):
-        st.error(f"This dataset cannot be used: {st.session_state['upload_error']}")
+    if not st.session_state.get("upload_ok"):
+        st.error(f"This dataset cannot be used: {st.session_state.get('upload_error') or 'it could not be read'}")
         return ""
     _preview()
     return st.session_state["f_data_path"]
+
+
+def size_error(files) -> str:
+    """Why a set of uploaded files is too much to store ('' when it is not)."""
+    total = sum(f.size for f in files)
+    if total > MAX_UPLOAD_MB * 2**20:
+        return f"the upload is {total / 2**20:.0f} MB in all; at most {MAX_UPLOAD_MB} MB"
+    if len(files) > MAX_CUSTOM_IMAGES:
+        return f"{len(files):,} files; at most {MAX_CUSTOM_IMAGES:,} images"
+    return ""
 
 
 def _store_and_check(files, image_size: int) -> None:
@@ -86,11 +99,13 @@ def _store_and_check(files, image_size: int) -> None:
         with st.spinner("Checking the dataset…"):
             path = _save(files)
             ds = load_custom(path, image_size)
-    except (DataError, OSError) as e:
-        st.session_state["upload_error"] = _user_words(str(e), path, files)
+    except Exception as e:  # noqa: BLE001 - whatever a file does, the page says so and keeps nothing
+        text = str(e) if isinstance(e, (DataError, OSError)) else f"it could not be read ({type(e).__name__})"
+        st.session_state["upload_error"] = _user_words(text, path, files)
         if path is not None:
             _remove(path)
         return
+    common.store().remove_unused_uploads(keep=[path])
     labels = "with labels 0–9" if ds.labels is not None else "without labels (unconditional models only)"
     pick = np.linspace(0, len(ds) - 1, min(16, len(ds))).astype(int)
     st.session_state.update(upload_ok=True, f_data_path=str(path),
