@@ -651,7 +651,7 @@ def test_run_names_show_as_typed_not_as_markdown(store):
     run = store.create(make_config("fast", {"name": name}))
     at = app("runs", store.root)
     title = next(m.value for m in at.markdown if "loud" in m.value)
-    assert "\\!\\[x\\]\\(http\\:" in title and "\\:red\\[loud\\]" in title and "\\*\\*bold" in title
+    assert "\\!\\[x\\]\\(http\u2060\\:\\/\\/" in title and "\\:red\\[loud\\]" in title and "\\*\\*bold" in title
     assert run.id
 
 

@@ -187,7 +187,10 @@ def eta_seconds(status: dict[str, Any], batch_size: int, max_seconds: float = 0.
 def plain(text: str) -> str:
     """User text (a run name) for a Markdown string: every punctuation mark escaped, so it shows
     as typed and cannot become a link, an outside image, a colour directive or a formula."""
-    return "".join("\\" + c if c in _MARKDOWN_PUNCTUATION else c for c in str(text)).replace("\n", " ")
+    text = "".join("\\" + c if c in _MARKDOWN_PUNCTUATION else c for c in str(text)).replace("\n", " ")
+    for start in ("\\:\\/\\/", "www\\.", "\\@"):  # a word joiner stops GitHub-style autolinks
+        text = text.replace(start, "\u2060" + start)
+    return text
 
 
 _MARKDOWN_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
