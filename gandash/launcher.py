@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gandash.config import RunConfig
 from gandash.locks import Lock
-from gandash.runs import ACTIVE_STATES, Run, RunError, RunStore, describe_trainer, read_json
+from gandash.runs import ACTIVE_STATES, Run, RunError, RunStore, describe_trainer, read_json, trainer_record
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _children: list[subprocess.Popen] = []
@@ -43,7 +43,7 @@ def spawn(run: Run, lock: Lock) -> int:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock.fd,),
                 cwd=str(PACKAGE_ROOT), env=env, start_new_session=True,
             )
-        lock.write({"pid": proc.pid, "host": socket.gethostname(), "since": time.time()})
+        lock.write(trainer_record(proc.pid))
     finally:
         lock.release()
     _children.append(proc)

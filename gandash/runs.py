@@ -193,7 +193,7 @@ class Run:
 
     def take_trainer_lock(self, **record: Any) -> locks.Lock:
         """Become the run's one trainer (or its launcher); RunError when a trainer holds it."""
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), **record}
+        record = trainer_record(**record)
         try:
             lock = locks.Lock.acquire(self.lock_path, record)
         except FileNotFoundError:
@@ -244,6 +244,11 @@ class Run:
         data["updated"] = time.time()
         atomic_write_json(self.status_path, data)
         return data
+
+
+def trainer_record(pid: int | None = None, **extra: Any) -> dict[str, Any]:
+    """What a trainer lock's holder says of itself: pid (default: this process), host, since when."""
+    return {"pid": os.getpid() if pid is None else pid, "host": socket.gethostname(), "since": time.time(), **extra}
 
 
 def describe_trainer(record: dict[str, Any] | None) -> str:

@@ -22,7 +22,8 @@ import numpy as np
 
 from gandash.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
 from gandash.locks import Lock
-from gandash.runs import Run, RowWriter, atomic_write_bytes, replace_durably, temp_path, truncate_rows
+from gandash.runs import (Run, RowWriter, atomic_write_bytes, replace_durably, temp_path, trainer_record,
+                          truncate_rows)
 
 
 class Diverged(RuntimeError):
@@ -53,8 +54,7 @@ class StatusWriter:
     def finish(self, state: str, error: str = "", **fields) -> None:
         if self.trainer_lock is not None:
             try:
-                self.trainer_lock.write({"pid": os.getpid(), "host": socket.gethostname(),
-                                         "exit": {"state": state, "error": error}})
+                self.trainer_lock.write(trainer_record(exit={"state": state, "error": error}))
             except OSError as e:
                 print(f"warning: could not record the exit state in trainer.lock: {e}", flush=True)
         self.update(state=state, error=error, finished=time.time(), **fields)
@@ -227,7 +227,7 @@ def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool =
     """
     if is_chief_process():
         lock = lock or run.take_trainer_lock()
-        lock.write({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+        lock.write(trainer_record())
     else:
         run = scratch_copy(run)
     try:
