@@ -5,7 +5,7 @@
 
 Each evaluator is trained from scratch in a temporary runs directory (the full
 default recipe), --train-repeats times. The evaluation timing uses the fast
-preset's generator (untrained: the cost does not depend on the weights) and the
+preset's (conditional) generator (untrained: the cost does not depend on the weights) and the
 MNIST evaluator of --eval-root (the usual runs directory by default, where it is
 trained first if missing, so it stays there for later use). Results go to stdout
 as Markdown table rows for BENCHMARKS.md.

@@ -134,9 +134,9 @@ def shoot(page, path: Path, full_page: bool = True) -> Path:
 
 
 def train_fixture_runs(runs_dir: Path, steps: int = 400) -> list[str]:
-    """Two short runs to show: a DCGAN (fast preset) and an AC-GAN."""
+    """Two short runs to show: the unconditional DCGAN (its digit view) and the conditional default."""
     ids = []
-    for preset, name in (("fast", "DCGAN fast"), ("acgan", "AC-GAN")):
+    for preset, name in (("fast-unsupervised", "DCGAN fast-unsupervised"), ("fast", "cGAN fast")):
         out = subprocess.run(
             [sys.executable, "-m", "gandash", "--runs-dir", str(runs_dir), "train", "--preset", preset,
              "--set", f"steps={steps}", "--set", "log_every=10", "--set", "sample_every=25",

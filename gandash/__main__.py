@@ -12,7 +12,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a GAN (foreground, or --detach)")
-    t.add_argument("--preset", default="fast", help="fast, mlp-classic, dcgan-keras, acgan, dcgan-tricks, wgan-gp")
+    t.add_argument("--preset", default="fast",
+                   help="fast (conditional; on data without labels, fast-unsupervised), fast-unsupervised, "
+                        "mlp-classic, dcgan-keras, acgan, dcgan-tricks, wgan-gp")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting (repeatable)")
     t.add_argument("--detach", action="store_true", help="start in the background and print the run id")

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from gandash.config import ConfigError, make_config
+from gandash.config import ConfigError, fit_to_labels, make_config
 from gandash.data import DataError
 from gandash.evaluator import EvalError
 from gandash.runs import Run, RunError, RunStore
@@ -43,10 +43,15 @@ def progress_line(run: Run) -> str:
 
 
 def cmd_train(args, store: RunStore) -> int:
-    cfg = make_config(args.preset, parse_overrides(args.overrides))
+    overrides = parse_overrides(args.overrides)
+    cfg = make_config(args.preset, overrides)
     if cfg.dataset == "custom":  # check the data before creating anything
-        from gandash.data import load_for_config
+        from gandash.data import load_custom, load_for_config
 
+        has_labels = load_custom(cfg.data_path, cfg.image_size).labels is not None
+        cfg, note = fit_to_labels(args.preset, overrides, has_labels)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         load_for_config(cfg)
     if args.create_only:
         print(store.create(cfg).id)

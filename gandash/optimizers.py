@@ -63,13 +63,24 @@ class FusedRMSprop(keras.optimizers.RMSprop):
             grad=tf.cast(gradient, "float32"))
 
 
+def learning_rate(cfg, side: str):
+    """The side's learning rate: a number, or with ``lr_end`` < 1 a linear decay over the run.
+
+    The decay counts that optimizer's own updates: D makes ``d_steps`` of them per step."""
+    lr = getattr(cfg, f"{side}_lr")
+    if cfg.lr_end == 1:
+        return lr
+    updates = cfg.steps * (cfg.d_steps if side == "d" else 1)
+    return keras.optimizers.schedules.PolynomialDecay(lr, updates, lr * cfg.lr_end, power=1.0)
+
+
 def make_optimizer(cfg, side: str, fused: bool = True) -> keras.optimizers.Optimizer:
     """The optimizer of one network (``side`` is 'g' or 'd') as the config says.
 
     ``fused=False`` gives the stock Keras optimizers (the same update, element-wise ops).
     """
     name = getattr(cfg, f"{side}_optimizer")
-    lr = getattr(cfg, f"{side}_lr")
+    lr = learning_rate(cfg, side)
     clip = getattr(cfg, f"{side}_clipvalue") or None
     beta1, beta2 = getattr(cfg, f"{side}_beta1"), getattr(cfg, f"{side}_beta2")
     adam, rmsprop = (FusedAdam, FusedRMSprop) if fused else (keras.optimizers.Adam, keras.optimizers.RMSprop)

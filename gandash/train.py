@@ -73,6 +73,20 @@ class StatusWriter:
             self._thread.join()
 
 
+class StartupClock:
+    """Seconds of each phase before the first training step, kept in status.json's ``startup``
+    (the Monitor shows them): where the wait between Start and the first grid goes."""
+
+    def __init__(self, status: StatusWriter, since: float):
+        self.status, self.t, self.phases = status, since, {}
+
+    def mark(self, phase: str) -> None:
+        now = time.time()
+        self.phases[phase] = round(now - self.t, 2)
+        self.t = now
+        self.status.update(startup=dict(self.phases))
+
+
 def total_steps(cfg, n_examples: int) -> int:
     return cfg.steps if cfg.steps > 0 else cfg.epochs * max(1, n_examples // cfg.batch_size)
 
@@ -129,7 +143,8 @@ def weights_finite(model) -> bool:
 # -- the callback ---------------------------------------------------------------------
 def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wall0: float,
                    total: int, n_examples: int, stop_requested: Callable[[], bool],
-                   on_row: Callable[[dict], None] | None, agree: Callable[[bool], bool]):
+                   on_row: Callable[[dict], None] | None, agree: Callable[[bool], bool],
+                   clock: StartupClock | None = None):
     import keras
 
     from gandash.images import to_grid_image, png_bytes
@@ -150,6 +165,8 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             self.error = ""
             if step0 == 0:
                 self.write_sample(0)
+            if clock:
+                clock.mark("first grid")
 
         def wall(self) -> float:
             return wall0 + time.perf_counter() - self.t0
@@ -166,6 +183,8 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
 
         def on_train_batch_end(self, batch, logs=None):
             step = int(model.g_optimizer.iterations.numpy())
+            if clock and self.step == step0:
+                clock.mark("first steps")  # tracing the step, then its first steps_per_execution steps
             model.update_ema(step, step - self.step)
             self.step = step
             if self.step >= total:
@@ -245,9 +264,13 @@ def _train_holding_lock(run: Run, lock: Lock | None, install_signal_handlers: bo
             signal.signal(sig, lambda *_: stop.set())
     run.remove_temp_files()
     status = StatusWriter(run, lock)
+    created, started = run.status().get("created"), time.time()
     status.update(state="running", pid=os.getpid(), host=socket.gethostname(),
-                  started=time.time(), error="")
+                  started=started, error="", startup={})
     status.start()
+    clock = StartupClock(status, started)
+    if isinstance(created, (int, float)) and not run.checkpoint_path.exists():
+        clock.phases["process"] = round(started - created, 2)  # a new run: from its creation to here
     step = 0
     try:
         cfg = run.config()
@@ -260,12 +283,15 @@ def _train_holding_lock(run: Run, lock: Lock | None, install_signal_handlers: bo
         strategy = make_strategy(cfg)
         if strategy.num_replicas_in_sync > 1:
             device += f", {strategy.num_replicas_in_sync} replicas ({cfg.distribute})"
+        clock.mark("imports")  # Keras and TensorFlow, and TensorFlow finding its devices
         ds = load_for_config(cfg)
+        clock.mark("data")
         total = total_steps(cfg, len(ds))
         keras.utils.set_random_seed(cfg.seed)
         with strategy.scope():
             model = build_gan(cfg)
         step, wall0 = load_checkpoint(run, model)
+        clock.mark("build")
         truncate_rows(run.metrics_path, step)
         truncate_rows(run.eval_path, step)
         status.update(step=step, total=total, device=device)
@@ -280,7 +306,7 @@ def _train_holding_lock(run: Run, lock: Lock | None, install_signal_handlers: bo
                           jit_compile=cfg.jit_compile)
         cb = _make_callback(run, cfg, model, status, step0=step, wall0=wall0, total=total,
                             n_examples=len(ds), stop_requested=stop.is_set, on_row=on_row,
-                            agree=lambda flag: any_worker(strategy, flag))
+                            agree=lambda flag: any_worker(strategy, flag), clock=clock)
         chunk = cfg.log_every
         model.fit(make_pipeline(ds, cfg, seed=cfg.seed + step), steps_per_epoch=chunk,
                   epochs=math.ceil(total / chunk), initial_epoch=step // chunk, callbacks=[cb], shuffle=False,

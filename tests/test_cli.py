@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from gandash.config import make_config
 from gandash.runs import RunStore
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +74,7 @@ def test_stop_ends_a_detached_run_cleanly(tmp_path):
     assert st["state"] == "stopped" and not st.get("lost")
     assert run.checkpoint_path.exists()  # checkpointed on the way out
     listed = json.loads(cli(tmp_path, "runs", "--json").stdout)
-    assert listed[0]["id"] == run_id and listed[0]["architecture"] == "dcgan"
+    assert listed[0]["id"] == run_id and listed[0]["architecture"] == make_config().architecture
     cli(tmp_path, "delete", run_id)
     assert RunStore(tmp_path).list() == []
 
@@ -143,6 +144,21 @@ def test_sample_bad_input(trained, tmp_path, args, message):
     proc = cli(root, *argv, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_default_preset_on_data_without_labels_trains_unsupervised_and_says_so(tmp_path):
+    data = tmp_path / "unlabelled.npz"
+    np.savez(data, images=np.random.default_rng(0).integers(0, 255, (40, 28, 28), dtype=np.uint8))
+    proc = cli(tmp_path, "train", "--set", "dataset=custom", "--set", f"data_path={data}", "--set", "steps=2",
+               "--set", "log_every=1", *TINY)
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "no labels" in notes[0] and "fast-unsupervised" in notes[0]
+    run = RunStore(tmp_path).get(proc.stdout.strip().splitlines()[-1])
+    cfg = run.config()
+    assert (cfg.architecture, cfg.latent_code, run.status()["state"]) == ("dcgan", True, "finished")
+    named = cli(tmp_path, "train", "--set", "architecture=cgan", "--set", "dataset=custom", "--set",
+                f"data_path={data}", *TINY, check=False)  # a conditional model named by the user is refused
+    assert named.returncode == 2 and "no labels" in named.stderr and "note:" not in named.stderr
 
 
 def test_stop_right_after_start_really_stops(tmp_path):

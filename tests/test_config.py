@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from gandash.config import PRESETS, ConfigError, RunConfig, config_from_dict, make_config, parse_value
+from gandash.config import (PRESETS, UNLABELLED_NOTE, ConfigError, RunConfig, config_from_dict, fit_to_labels,
+                            make_config, parse_value)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -26,6 +27,26 @@ def test_preset_recipes_hold_their_published_settings():
     assert tricks.spectral_norm and tricks.label_flip == 0.05 and tricks.g_lr != tricks.d_lr
     w = make_config("wgan-gp")
     assert w.gp_weight == 10 and w.d_steps == 5
+
+
+def test_the_default_preset_is_conditional_and_its_twin_finds_the_digits_alone():
+    fast, alone = make_config(), make_config("fast-unsupervised")
+    assert fast == make_config("fast") and fast.is_conditional and not fast.latent_code
+    assert alone.architecture == "dcgan" and alone.latent_code and not alone.is_conditional
+
+
+@pytest.mark.parametrize("preset, overrides, has_labels, want", [
+    ("fast", {}, False, "fast-unsupervised"),  # the default on unlabelled data: its unsupervised twin
+    ("fast", {"width": 0.25}, False, "fast-unsupervised"),
+    ("fast", {}, True, "fast"),
+    ("fast", {"architecture": "cgan"}, False, "fast"),  # asked for by name: kept (the data check refuses it)
+    ("acgan", {}, False, "acgan"),
+    ("fast-unsupervised", {}, True, "fast-unsupervised"),
+])
+def test_only_the_default_falls_back_on_data_without_labels(preset, overrides, has_labels, want):
+    cfg, note = fit_to_labels(preset, overrides, has_labels)
+    assert cfg == make_config(want, overrides)
+    assert note == (UNLABELLED_NOTE if want != preset else "")
 
 
 def test_wgan_without_explicit_penalty_gets_the_usual_weight():
@@ -70,10 +91,13 @@ BAD = [
     ({"d_steps": 0}, "d_steps"),
     ({"gp_weight": 10}, "gp_weight"),  # penalty on a non-Wasserstein loss
     ({"architecture": "wgan-gp", "gp_weight": -1}, "gp_weight"),
-    ({"conditional": True}, "conditional"),  # dcgan cannot be conditional
+    ({"architecture": "dcgan", "conditional": True}, "conditional"),  # dcgan cannot be conditional
     ({"update": "random"}, "update"),
     ({"code_weight": 0}, "code_weight"),
     ({"augment": 1.5}, "augment"),
+    ({"lr_end": 0}, "lr_end"),
+    ({"lr_end": 1.5}, "lr_end"),
+    ({"lr_end": 0.5, "steps": 0}, "lr_end"),  # a decay needs to know the last step
     ({"augment": 0.5, "jit_compile": True}, "augment"),  # XLA cannot compile the warp
     ({"steps": -1}, "steps"),
     ({"epochs": 0}, "epochs"),

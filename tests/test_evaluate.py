@@ -228,7 +228,7 @@ def gandash(*args, env_extra=None, check=True):
 @pytest.fixture(scope="module")
 def fixture_run(evaluator_root):
     """A 2-step DCGAN run in the runs root that holds the evaluator."""
-    out = gandash("--runs-dir", str(evaluator_root), "train", "--set", "steps=2", "--set", "batch_size=16",
+    out = gandash("--runs-dir", str(evaluator_root), "train", "--set", "architecture=dcgan", "--set", "steps=2", "--set", "batch_size=16",
                   "--set", "log_every=1", "--set", "checkpoint_every=1", "--set", "sample_every=1",
                   "--set", "width=0.25")
     from gandash.runs import RunStore

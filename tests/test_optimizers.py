@@ -52,3 +52,20 @@ def test_make_optimizer_uses_fused_kernels_unless_asked_not_to():
     assert isinstance(make_optimizer(cfg, "g"), FusedRMSprop)
     assert isinstance(make_optimizer(cfg, "d"), FusedAdam)
     assert type(make_optimizer(cfg, "d", fused=False)) is keras.optimizers.Adam
+
+
+def test_lr_end_decays_both_rates_linearly_over_the_run():
+    cfg = tiny(steps=100, d_steps=2, g_lr=1e-3, d_lr=2e-3, lr_end=0.25)
+    g, d = make_optimizer(cfg, "g"), make_optimizer(cfg, "d")
+    for opt in (g, d):
+        opt.build([])
+    g.iterations.assign(50)  # halfway for G; a quarter of the way for D, which updates twice per step
+    d.iterations.assign(50)
+    assert float(g.learning_rate) == pytest.approx(1e-3 * (1 - 0.75 * 0.5))
+    assert float(d.learning_rate) == pytest.approx(2e-3 * (1 - 0.75 * 0.25))
+    g.iterations.assign(100)
+    assert float(g.learning_rate) == pytest.approx(2.5e-4)
+    constant = make_optimizer(tiny(steps=100, lr_end=1.0), "g")
+    constant.build([])
+    constant.iterations.assign(100)
+    assert float(constant.learning_rate) == pytest.approx(tiny().g_lr)

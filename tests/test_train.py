@@ -62,6 +62,18 @@ def test_fixed_noise_grid_is_the_same_every_time(store):
     assert (pa == pb).all() and not (pa == pc).all()
 
 
+def test_the_default_presets_grid_has_one_column_per_digit_from_the_first_grid_on(store):
+    from gandash.config import make_config
+    from gandash.sampling import fixed_grid_inputs, grid_columns
+
+    cfg = make_config()
+    z, labels = fixed_grid_inputs(cfg)
+    assert grid_columns(cfg) == 10 and (labels.reshape(10, 10) == np.arange(10)).all()  # column k asks for k
+    run = store.create(tiny("fast", architecture="cgan", steps=1))
+    train(run, install_signal_handlers=False)
+    assert np.asarray(Image.open(run.sample_path(0))).shape[1] == 10 * 28 + 11 * 2  # ten columns at step 0
+
+
 def test_resume_continues_without_repeating_rows(store):
     """A trainer that died after step 4 with its last checkpoint at step 2 resumes from 2."""
     import shutil
@@ -118,6 +130,21 @@ def test_max_seconds_stops_cleanly(store):
     st = run.status()
     assert st["step"] == 2 and "max_seconds" in st["error"]
     assert json.loads(run.config_path.read_text())["max_seconds"] == 0.001
+
+
+def test_status_records_the_start_up_phases_before_the_first_step(store):
+    run = store.create(tiny(steps=4, log_every=2, steps_per_execution=2))
+    assert train(run, install_signal_handlers=False) == "finished"
+    st = run.status()
+    phases = st["startup"]
+    assert set(phases) == {"process", "imports", "data", "build", "first grid", "first steps"}
+    assert all(isinstance(v, float) and v >= 0 for v in phases.values())
+    assert phases["imports"] + phases["first steps"] > 0  # Keras and the step's tracing take time
+    assert sum(phases.values()) <= st["finished"] - st["created"] + 0.05  # they fit inside the run's life
+    run.config_path.write_text(tiny(steps=6, log_every=2, steps_per_execution=2).to_json())
+    assert train(run, install_signal_handlers=False) == "finished"
+    assert "process" not in run.status()["startup"]  # a resumed run was not just created
+    assert "first steps" in run.status()["startup"]
 
 
 def test_unknown_data_fails_with_clear_status(store, tmp_path):

@@ -74,7 +74,8 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def runs(store):
     """A store with a finished run, a failed run and a run whose config.json is garbage."""
-    ok = written_run(store)
+    ok = written_run(store, startup={"first grid": 0.5, "build": 0.5, "data": 0.5, "first steps": 1.5,
+                                     "imports": 5.0, "process": 1.0})
     failed = written_run(store, "failed", steps=20, error="ValueError: boom in the data pipeline")
     broken = written_run(store)
     (store.root / broken / "config.json").write_text("{not json")
@@ -112,8 +113,8 @@ def test_start_screen_offers_the_fast_preset(store, fake_launch):
     assert "No runs yet" in texts(at)
     next(b for b in at.button if b.label == "Start the fast preset").click()
     at.run()
-    assert fake_launch and fake_launch[0][0] == "start" and fake_launch[0][2].architecture == "dcgan"
-    assert fake_launch[0][2].latent_code and fake_launch[0][2].batch_size == 32  # the fast preset, not the base
+    assert fake_launch and fake_launch[0][0] == "start" and fake_launch[0][2].architecture == "cgan"
+    assert fake_launch[0][2] == make_config("fast", {"name": "fast preset"})  # the conditional default, not the base
     assert at.title[0].value == "Monitor"
     assert at.query_params["run"] == fake_launch[0][1]
 
@@ -183,8 +184,12 @@ def test_train_page_every_field_grouped_with_help(store):
 def test_conditional_options_only_where_they_apply(store):
     at = app("train", store.root)
     keys = lambda: {w.key for kind in ("selectbox", "number_input", "toggle") for w in getattr(at, kind)}  # noqa: E731
+    assert at.selectbox(key="train_preset").value == "fast" and at.selectbox(key="f_architecture").value == "cgan"
+    assert {"f_label_encoding", "f_projection"} <= keys()  # the default is conditional
+    assert {"f_latent_code", "f_code_weight", "f_conditional", "f_gp_weight"}.isdisjoint(keys())
+    at.selectbox(key="train_preset").select("fast-unsupervised").run()
+    assert {"f_latent_code", "f_code_weight"} <= keys()  # the unsupervised preset has a code
     assert {"f_conditional", "f_gp_weight", "f_label_encoding"}.isdisjoint(keys())
-    assert {"f_latent_code", "f_code_weight"} <= keys()  # the fast preset has a code
     at.toggle(key="f_latent_code").set_value(False).run()
     assert "f_code_weight" not in keys()
     at.selectbox(key="f_architecture").select("wgan-gp").run()
@@ -238,6 +243,29 @@ def test_custom_dataset_needs_an_upload(store):
     assert at.button(key="start_training").disabled
 
 
+@pytest.mark.parametrize("labelled", [False, True])
+def test_default_preset_falls_back_to_unsupervised_on_data_without_labels(store, fake_launch, labelled):
+    path = store.root / "digits.npz"
+    store.root.mkdir(parents=True, exist_ok=True)
+    images = np.zeros((40, 28, 28), np.uint8)
+    path.write_bytes(_npz(images=images, labels=np.arange(40) % 10) if labelled else _npz(images=images))
+    at = app("train", store.root)
+    at.selectbox(key="f_dataset").select("custom").run()
+    at.session_state["upload_ok"] = True  # what a checked upload leaves behind
+    at.session_state["f_data_path"] = str(path)
+    at.run()
+    notes = texts(at, "info")
+    if labelled:  # labels: the conditional default stays
+        assert at.selectbox(key="train_preset").value == "fast" and "no labels" not in notes
+    else:
+        assert at.selectbox(key="train_preset").value == "fast-unsupervised"
+        assert "no labels" in notes and "fast-unsupervised" in notes and not at.error
+    at.button(key="start_training").click().run()
+    cfg = fake_launch[0][2]
+    assert (cfg.architecture, cfg.latent_code, cfg.dataset) == (("cgan", False, "custom") if labelled
+                                                               else ("dcgan", True, "custom"))
+
+
 # -- uploads (the saving and checking behind the upload widget) ------------------------------
 class Upload:
     def __init__(self, name: str, data: bytes):
@@ -286,6 +314,8 @@ def test_monitor_shows_curves_grid_timelapse_and_log(runs):
     labels = [b.label for b in at.get("download_button")]
     assert any("PNG" in lbl for lbl in labels) and any("GIF" in lbl for lbl in labels)
     assert "step 50 d_loss" in texts(at, "code")
+    assert "started in 9 s (process 1.0 s, imports 5.0 s, data 0.5 s, build 0.5 s, first grid 0.5 s, " \
+           "first steps 1.5 s)" in texts(at, "caption")
     at.select_slider(key=f"tl_{ids.ok}").set_value(25).run()
     assert not at.exception and at.select_slider(key=f"tl_{ids.ok}").value == 25
 

@@ -10,6 +10,7 @@ from gandash.ui import common, quality
 from gandash.ui.nav import go
 
 MAX_GIF_FRAMES = 120
+STARTUP_PHASES = ("process", "imports", "data", "build", "first grid", "first steps")  # as the trainer runs them
 
 
 def render() -> None:
@@ -126,12 +127,26 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
                    f"paused (a sleeping laptop, a stopped process) or waiting for storage. No second "
                    f"trainer can start while it lives.")
     st.progress(frac, text=f"step {text}")
+    started = startup_text(status.get("startup"))
+    if started:
+        st.caption(started)
     ips = status.get("images_per_sec")
     c = st.columns(4)
     c[0].metric("Step", f"{int(status.get('step') or 0):,}" if max_seconds > 0 else text)
     c[1].metric("Images / s", f"{ips:,.0f}" if isinstance(ips, (int, float)) else "–")
     c[2].metric("ETA", common.fmt_duration(common.eta_seconds(status, batch_size, max_seconds)))
     c[3].metric("Training time", common.fmt_duration(status.get("wall_time")))
+
+
+def startup_text(phases) -> str:
+    """'started in 9 s (process 2.1 s, imports 4.0 s, …)' from status.json's ``startup``, once it
+    has reached the first steps ('' before then, or for a run that has none)."""
+    if not isinstance(phases, dict) or "first steps" not in phases:
+        return ""
+    order = [p for p in STARTUP_PHASES if p in phases] + sorted(set(phases) - set(STARTUP_PHASES))
+    parts = {k: phases[k] for k in order if isinstance(phases[k], (int, float))}
+    detail = ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
+    return f"started in {sum(parts.values()):.0f} s ({detail})"
 
 
 def timelapse(run: Run) -> None:

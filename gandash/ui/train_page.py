@@ -8,7 +8,7 @@ import streamlit as st
 from gandash import config as C
 from gandash import launcher
 from gandash.config import FIELD_TYPES, HELP, PRESETS, ConfigError, RunConfig, make_config
-from gandash.data import DataError, load_for_config
+from gandash.data import DataError, load_custom, load_for_config
 from gandash.runs import RunError
 from gandash.ui import common, upload
 from gandash.ui.nav import go
@@ -19,7 +19,7 @@ GROUPS = {
                        "latent_code", "code_weight", "label_encoding", "projection", "latent_dim", "latent_dist", "width", "upsampling",
                        "batch_norm", "dropout", "leaky_slope", "spectral_norm"),
     "Optimisation": ("batch_size", "steps", "epochs", "max_seconds", "g_optimizer", "g_lr", "g_beta1",
-                     "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue"),
+                     "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue", "lr_end"),
     "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "update", "gp_weight",
                              "ema", "augment"),
     "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every",
@@ -32,7 +32,7 @@ CHOICES: dict[str, tuple] = {
     "distribute": C.DISTRIBUTE, "update": C.UPDATES,
 }
 STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1, "code_weight": 0.1,
-         "d_clipvalue": 0.1, "gp_weight": 1.0, "augment": 0.1}
+         "d_clipvalue": 0.1, "gp_weight": 1.0, "augment": 0.1, "lr_end": 0.05}
 CUSTOM = "(your own settings)"
 
 
@@ -52,6 +52,7 @@ def applies(field: str, v: dict[str, Any]) -> bool:
         "gp_weight": wgan,
         "real_label": not wgan, "label_noise": not wgan, "label_flip": not wgan,
         "epochs": v.get("steps") == 0,
+        "lr_end": v.get("steps") != 0,
         "g_beta1": v.get("g_optimizer") in ("adam", "sgd"), "g_beta2": v.get("g_optimizer") == "adam",
         "d_beta1": v.get("d_optimizer") in ("adam", "sgd"), "d_beta2": v.get("d_optimizer") == "adam",
     }
@@ -64,6 +65,7 @@ def load_values(values: dict[str, Any]) -> None:
 
 
 def _on_preset() -> None:
+    st.session_state.pop("train_note", None)
     preset = st.session_state["train_preset"]
     if preset in PRESETS:
         keep = {k: st.session_state[f"f_{k}"] for k in ("name", "dataset", "data_path")
@@ -88,7 +90,7 @@ def check(values: dict[str, Any]) -> tuple[RunConfig | None, dict[str, str]]:
             trial[name] = getattr(DEFAULTS, name)
     for _ in range(len(FIELD_TYPES)):
         try:
-            cfg = make_config("fast", trial)
+            cfg = make_config(C.DEFAULT_PRESET, trial)
             return (cfg if not errors else None), errors
         except (ConfigError, TypeError) as e:
             field = str(e).split(":", 1)[0].strip()
@@ -115,6 +117,8 @@ def render() -> None:
                      help="Loads a tested recipe into every field below; change anything afterwards.")
     top[1].text_input("Name", key="f_name", help=HELP["name"], persist_state="session")
     _inline_error(errors, "name", top[1])
+    if st.session_state.get("train_note") and st.session_state.get("train_preset") == C.UNSUPERVISED_PRESET:
+        st.info(st.session_state["train_note"], icon=":material/info:")
     for i, (group, names) in enumerate(GROUPS.items()):
         with st.expander(group, expanded=i == 0 or any(n in errors for n in names)):
             if group == "Optimisation":
@@ -124,6 +128,8 @@ def render() -> None:
                 fields_grid(list(names), values, errors)
             if group == "Data and model":
                 _model_notes(values)
+                if _unlabelled_default():  # just uploaded: load the fallback before anything is started
+                    st.rerun()
     if "form" in errors:
         st.error(errors["form"])
     start_button(cfg, errors)
@@ -143,8 +149,30 @@ def _init_form() -> None:
         except RunError as e:
             st.error(f"Cannot copy that run's settings: {e}")
     if "f_architecture" not in st.session_state:
-        st.session_state["train_preset"] = "fast"
-        load_values({**DEFAULTS.to_dict(), **PRESETS["fast"]})
+        st.session_state["train_preset"] = C.DEFAULT_PRESET
+        load_values({**DEFAULTS.to_dict(), **PRESETS[C.DEFAULT_PRESET]})
+    if _unlabelled_default():
+        st.session_state["train_preset"] = C.UNSUPERVISED_PRESET
+        _on_preset()
+        st.session_state["train_note"] = f"Note: {C.UNLABELLED_NOTE}."
+
+
+def _unlabelled_default() -> bool:
+    """Whether the default (conditional) preset is loaded on an uploaded dataset without labels."""
+    s = st.session_state
+    if s.get("train_preset") != C.DEFAULT_PRESET or s.get("f_dataset") != "custom" or not s.get("upload_ok"):
+        return False
+    if s.get("f_architecture") not in C.CONDITIONAL_ONLY or not s.get("f_data_path"):
+        return False
+    return not _has_labels(s["f_data_path"], int(s.get("f_image_size") or 28))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _has_labels(path: str, size: int) -> bool:
+    try:
+        return load_custom(path, size).labels is not None
+    except (DataError, OSError):
+        return True  # the upload's own check reports what is wrong with it
 
 
 def fields_grid(names: list[str], values: dict[str, Any], errors: dict[str, str]) -> None:

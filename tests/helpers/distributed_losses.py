@@ -20,8 +20,9 @@ from gandash.algorithms import build_gan  # noqa: E402
 from gandash.config import make_config  # noqa: E402
 
 arch = sys.argv[1]
-cfg = make_config("fast", dict(architecture=arch, width=0.25, batch_size=16, dropout=0.0, steps=3,
-                               steps_per_execution=1, distribute="mirrored", d_steps=2 if arch == "wgan-gp" else 1))
+cfg = make_config("fast-unsupervised", dict(
+    architecture=arch, width=0.25, batch_size=16, dropout=0.0, steps=3, steps_per_execution=1, distribute="mirrored",
+    d_steps=2 if arch == "wgan-gp" else 1))
 rng = np.random.default_rng(0)
 x = rng.uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
 y = rng.integers(0, 10, (16,)).astype("int32")
