@@ -41,10 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--n", type=int, default=10000)
 
+    q = sub.add_parser("queue", help="list the running and waiting runs; set the number of slots")
+    q.add_argument("--slots", default=None, metavar="N",
+                   help="how many runs of this folder train at once (an integer, or 'default' for the hardware's)")
+    q.add_argument("--front", default=None, metavar="RUN", help="move a waiting run to the front of the line")
+    q.add_argument("--json", action="store_true")
+
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_dir")
     w.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
-    for a in (t, r, s, e, w, *[sub.choices[n] for n in ("stop", "resume", "delete")]):
+    for a in (t, r, s, e, q, w, *[sub.choices[n] for n in ("stop", "resume", "delete")]):
         a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 

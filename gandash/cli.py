@@ -35,6 +35,8 @@ def progress_line(run: Run) -> str:
     ips = st.get("images_per_sec")
     speed = f"{ips:7.0f} img/s" if isinstance(ips, (int, float)) else "      - img/s"
     line = f"{run.id:40s} {st.get('state', '?'):9s} {step:>8d}/{total:<8d} {pct} {speed}"
+    if st.get("state") == "queued" and st.get("queue_position"):
+        line += f"  (#{st['queue_position']} in the queue)"
     if st.get("lost"):
         line += "  (lost: its trainer ended without saying so)"
     elif st.get("not_responding"):
@@ -191,6 +193,33 @@ def cmd_eval(args, store: RunStore) -> int:
     return 0
 
 
+def cmd_queue(args, store: RunStore) -> int:
+    from gandash.run_queue import RunQueue
+
+    queue = RunQueue(store.root)
+    if args.slots is not None:
+        text = args.slots.strip().lower()
+        if text != "default" and not text.isdigit():
+            raise UserError(f"--slots expects a whole number from 1 up, or 'default'; got {args.slots!r}")
+        queue.set_slots(None if text == "default" else int(text))
+    if args.front:
+        queue.move_to_front(store.get(args.front).id)
+    info = queue.describe()
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    origin = "set for this folder" if info["explicit"] else "the default for this machine"
+    print(f"{info['slots']} slot(s), {origin}; {info['cpu_cores']} cores, "
+          f"{info['threads_per_trainer']} thread(s) per trainer")
+    for item in info["training"]:
+        print(f"  slot {item['slot']}: {item.get('run', '?'):40s} training (pid {item.get('pid', '?')})")
+    for i, run_id in enumerate(info["waiting"], 1):
+        print(f"  #{i}      {run_id:40s} waiting")
+    if not info["training"] and not info["waiting"]:
+        print("  nothing is training or waiting")
+    return 0
+
+
 def cmd_worker(args, store: RunStore) -> int:
     from gandash.locks import Lock
     from gandash.train import train
@@ -207,7 +236,8 @@ def cmd_worker(args, store: RunStore) -> int:
 
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume,
-            "delete": cmd_delete, "sample": cmd_sample, "eval": cmd_eval, "worker": cmd_worker}
+            "delete": cmd_delete, "sample": cmd_sample, "eval": cmd_eval, "queue": cmd_queue,
+            "worker": cmd_worker}
 
 
 def run_command(args) -> int:

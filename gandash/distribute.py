@@ -10,17 +10,81 @@ from pathlib import Path
 from gandash.runs import Run
 
 
-def setup_devices() -> str:
-    """Use a GPU when TensorFlow sees one (memory growth on); return a description."""
+def setup_devices(threads: int | None = None, mixed_precision: bool = False) -> tuple[str, list[str]]:
+    """Prepare TensorFlow's devices before any other TF work; return (description, GPU names).
+
+    A GPU TensorFlow sees is used, with memory growth on (so several trainers can share it).
+    ``threads`` caps TensorFlow's intra- and inter-op thread pools: a trainer's share of the
+    cores when several slots train at once. The description is what status.json, Runs and
+    Monitor show, e.g. ``GPU 0: NVIDIA H100, mixed precision`` or ``CPU: 2 cores, oneDNN``.
+    """
     import tensorflow as tf
 
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TF already ran something in this process: its pools are fixed
+            pass
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:
             pass
-    return f"{len(gpus)} GPU(s)" if gpus else ("CPU (oneDNN)" if onednn_enabled() else "CPU")
+    names = [gpu_name(gpu) for gpu in gpus]
+    return describe_devices(names, threads or cpu_count(), onednn_enabled(), mixed_precision), names
+
+
+def gpu_name(gpu) -> str:
+    import tensorflow as tf
+
+    try:
+        return str(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name)
+    except (RuntimeError, ValueError):
+        return gpu.name
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def describe_devices(gpu_names: list[str], cores: int, onednn: bool, mixed_precision: bool = False) -> str:
+    """``GPU 0: NVIDIA H100, mixed precision`` / ``2 GPUs: …`` / ``CPU: 2 cores, oneDNN``."""
+    if gpu_names:
+        what = (f"GPU 0: {gpu_names[0]}" if len(gpu_names) == 1
+                else f"{len(gpu_names)} GPUs: {', '.join(sorted(set(gpu_names)))}")
+        return what + (", mixed precision" if mixed_precision else "")
+    return f"CPU: {cores} core{'s' if cores != 1 else ''}" + (", oneDNN" if onednn else "")
+
+
+GPU_SETUP_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -r requirements-gpu.txt"
+
+
+def nvidia_gpus() -> list[str]:
+    """GPUs the NVIDIA driver lists (``nvidia-smi -L``), whether or not TensorFlow can use them."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.split(":", 1)[1].split("(UUID")[0].strip() for line in out.splitlines()
+            if line.startswith("GPU ") and ":" in line]
+
+
+def gpu_advice(tf_gpus: list[str], driver_gpus: list[str]) -> str:
+    """Why a GPU the driver sees is unused, with the one command that fixes it ('' when none)."""
+    if tf_gpus or not driver_gpus:
+        return ""
+    return (f"The NVIDIA driver sees {', '.join(driver_gpus)}, but TensorFlow cannot use it: this "
+            f"TensorFlow was installed without its CUDA libraries. Set up with `{GPU_SETUP_COMMAND}`.")
 
 
 def onednn_enabled() -> bool:

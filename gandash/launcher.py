@@ -1,5 +1,8 @@
 """Start, stop and resume trainer processes (each in its own session, outliving the caller).
 
+A started trainer waits in the runs folder's queue (run_queue.py) for a slot before it trains;
+stopping a queued run cancels its wait.
+
 The launcher takes the run's trainer lock itself and hands it to the child as an inherited
 descriptor, so "is a trainer alive?" and "start one" are one atomic step: two resumes pressed
 at once start exactly one trainer, and the other gets a clear message.
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from gandash.config import RunConfig
 from gandash.locks import Lock
+from gandash.run_queue import queue_of
 from gandash.runs import ACTIVE_STATES, Run, RunError, RunStore, describe_trainer, read_json, trainer_record
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +57,9 @@ def spawn(run: Run, lock: Lock) -> int:
 def start(store: RunStore, cfg: RunConfig) -> Run:
     """Create a run directory for a validated config and start its trainer."""
     run = store.create(cfg)
-    spawn(run, run.take_trainer_lock())
+    lock = run.take_trainer_lock()
+    queue_of(run).enqueue(run.id)  # its place in line is the moment of the click
+    spawn(run, lock)
     return run
 
 
@@ -120,6 +126,7 @@ def resume(run: Run) -> int:
     lock = run.take_trainer_lock()  # atomic: of two resumes at once, one gets here
     try:
         run.write_status(state="queued", error="", lost=False, pid=None)
+        queue_of(run).enqueue(run.id)
     except BaseException:
         lock.release()
         raise

@@ -184,8 +184,11 @@ class Run:
         last = locks.last_record(self.lock_path).get("exit")
         if isinstance(last, dict) and last.get("state") in STATES:
             return {**data, "state": last["state"], "error": str(last.get("error", ""))}
-        return {**data, "state": "stopped", "lost": True,
-                "error": data.get("error") or "trainer process ended without saying so (lost)"}
+        if data.get("state") == "queued":
+            why = "its process ended while it waited in the queue (lost); Resume queues it again"
+        else:
+            why = data.get("error") or "trainer process ended without saying so (lost)"
+        return {**data, "state": "stopped", "lost": True, "queue_position": None, "error": why}
 
     def trainer(self) -> dict[str, Any] | None:
         """The live trainer's lock record (pid, host), or None when no trainer holds the run."""

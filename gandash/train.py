@@ -22,6 +22,7 @@ import numpy as np
 
 from gandash.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
 from gandash.locks import Lock
+from gandash.run_queue import RunQueue, queue_of
 from gandash.runs import (Run, RowWriter, atomic_write_bytes, replace_durably, temp_path, trainer_record,
                           truncate_rows)
 
@@ -244,42 +245,56 @@ def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool =
     took it (the launcher hands it down), else it is taken here, and RunError is raised,
     before anything is written, when another trainer holds the run. It is released on return.
     """
+    queue = None
     if is_chief_process():
         lock = lock or run.take_trainer_lock()
         lock.write(trainer_record())
+        queue = queue_of(run)
     else:
-        run = scratch_copy(run)
+        run = scratch_copy(run)  # the chief holds the run's slot for the whole cluster
     try:
-        return _train_holding_lock(run, lock, install_signal_handlers, verbose, on_row)
+        return _train_holding_lock(run, lock, queue, install_signal_handlers, verbose, on_row)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train_holding_lock(run: Run, lock: Lock | None, install_signal_handlers: bool, verbose: bool,
-                        on_row: Callable[[dict], None] | None) -> str:
+def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, install_signal_handlers: bool,
+                        verbose: bool, on_row: Callable[[dict], None] | None) -> str:
     stop = threading.Event()
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     run.remove_temp_files()
     status = StatusWriter(run, lock)
-    created, started = run.status().get("created"), time.time()
-    status.update(state="running", pid=os.getpid(), host=socket.gethostname(),
-                  started=started, error="", startup={})
+    created, arrived = run.status().get("created"), time.time()
+    status.update(state="queued", pid=os.getpid(), host=socket.gethostname(), error="", startup={})
     status.start()
-    clock = StartupClock(status, started)
-    if isinstance(created, (int, float)) and not run.checkpoint_path.exists():
-        clock.phases["process"] = round(started - created, 2)  # a new run: from its creation to here
+    slot = None
     step = 0
     try:
+        if queue is not None:
+            slot = queue.wait_for_slot(run.id, stop=stop.is_set,
+                                       on_wait=lambda pos, n: status.update(queue_position=pos, slots=n))
+            if slot is None:
+                status.finish("stopped", "cancelled while waiting in the queue")
+                return "stopped"
+        started = time.time()
+        status.update(state="running", started=started, queue_position=None,
+                      queued_s=round(started - arrived, 2), slot=slot[1] if slot else None)
+        clock = StartupClock(status, started)
+        if isinstance(created, (int, float)) and not run.checkpoint_path.exists():
+            clock.phases["process"] = round(arrived - created, 2)  # a new run: from its creation to here
         cfg = run.config()
         import keras
 
         from gandash.algorithms import build_gan
         from gandash.data import load_for_config, make_pipeline
 
-        device = setup_devices()
+        device, gpus = setup_devices(threads=queue.threads_per_trainer() if queue else None,
+                                     mixed_precision=cfg.mixed_precision)
+        if queue is not None:
+            queue.record_devices(gpus)
         strategy = make_strategy(cfg)
         if strategy.num_replicas_in_sync > 1:
             device += f", {strategy.num_replicas_in_sync} replicas ({cfg.distribute})"
@@ -331,3 +346,5 @@ def _train_holding_lock(run: Run, lock: Lock | None, install_signal_handlers: bo
         return "failed"
     finally:
         status.close()
+        if slot is not None:
+            slot[0].release()

@@ -60,13 +60,13 @@ def test_two_worker_run_writes_one_run_directory(store):
     assert run.sample_steps() == [0, 2, 4]
 
 
-@pytest.mark.parametrize("setting, expected", [(None, "CPU (oneDNN)"), ("0", "CPU")])
+@pytest.mark.parametrize("setting, expected", [(None, "CPU: 2 cores, oneDNN"), ("0", "CPU: 2 cores")])
 def test_onednn_kernels_on_unless_the_environment_says_off(setting, expected):
     env = {k: v for k, v in ENV.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES")}
     env["CUDA_VISIBLE_DEVICES"] = ""  # the CPU's description, even on a GPU machine
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    code = "import gandash.distribute as d; print(d.setup_devices())"
+    code = "import gandash.distribute as d; print(d.setup_devices(threads=2)[0])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == expected

@@ -199,6 +199,8 @@ _MARKDOWN_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 def state_badge(status: dict[str, Any]) -> str:
     state = str(status.get("state", "?"))
     badge = STATE_BADGES.get(state, f":gray-badge[{state}]")
+    if state == "queued" and status.get("queue_position"):
+        badge += f" :gray-badge[#{status['queue_position']} in the queue]"
     if status.get("lost"):
         badge = ":orange-badge[stopped (lost)]"
     if status.get("not_responding"):

@@ -128,8 +128,11 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
                    f"trainer can start while it lives.")
     st.progress(frac, text=f"step {text}")
     started = startup_text(status.get("startup"))
-    if started:
-        st.caption(started)
+    where = f"on {status['device']}" if status.get("device") else ""
+    if status.get("state") == "queued" and status.get("queue_position"):
+        where = f"waiting for a training slot: #{status['queue_position']} in the queue (see Runs)"
+    if started or where:
+        st.caption(" · ".join(filter(None, [started, where])))
     ips = status.get("images_per_sec")
     c = st.columns(4)
     c[0].metric("Step", f"{int(status.get('step') or 0):,}" if max_seconds > 0 else text)

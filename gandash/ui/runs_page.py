@@ -5,6 +5,7 @@ import streamlit as st
 
 from gandash import launcher
 from gandash.config import RunConfig, make_config
+from gandash.run_queue import MAX_SLOTS, RunQueue
 from gandash.runs import ACTIVE_STATES, Run, RunError
 from gandash.ui import common
 from gandash.ui.nav import go
@@ -27,9 +28,31 @@ def render() -> None:
     pages = max(1, -(-len(runs) // PAGE_SIZE))
     page_no = cols[1].number_input("Page", 1, pages, 1, key="runs_page_no") if pages > 1 else 1
     cols[2].caption(f"{len(runs)} run(s)")
+    queue_panel(store.root)
     visible = runs[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
     live = any(r.status().get("state") in ACTIVE_STATES for r in visible)
     run_list(visible, live)
+
+
+def queue_panel(root) -> None:
+    """How many runs of this folder train at once, and who is waiting; the slots can be changed."""
+    queue = RunQueue(root)
+    info = queue.describe()
+    origin = "set for this folder" if info["explicit"] else "this machine's default"
+    with st.expander(f"Queue: {info['slots']} slot(s), {len(info['training'])} training, "
+                     f"{len(info['waiting'])} waiting"):
+        st.caption(f"Every start waits here for a free slot, first in, first out. {info['slots']} slot(s), "
+                   f"{origin} (default {info['default']}: one per GPU TensorFlow sees, else one per 4 cores); "
+                   f"each trainer uses {info['threads_per_trainer']} of the {info['cpu_cores']} cores. "
+                   "A time budget counts only the seconds a run trains in its slot.")
+        if common.presenting():
+            return
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        n = row.number_input("Slots", 1, MAX_SLOTS, info["slots"], key="queue_slots")
+        if row.button("Set slots", key="queue_set") and n != info["slots"]:
+            _act(lambda: f"{queue.set_slots(int(n))} slot(s): waiting runs take the new ones within a second.")
+        if info["explicit"] and row.button("Use the default", key="queue_default"):
+            _act(lambda: f"Back to the default of {queue.set_slots(None)} slot(s).")
 
 
 def _matches(run: Run, shown: str) -> bool:
@@ -95,7 +118,8 @@ def run_row(run: Run) -> None:
             st.markdown(f"**{common.plain(title)}** {common.state_badge(status)}")
             if cfg:
                 ident = f" · `{run.id}`" if cfg.name else ""
-                st.caption(f"{cfg.architecture} · {cfg.dataset} · batch {cfg.batch_size}{ident}")
+                device = f" · {status['device']}" if status.get("device") else ""
+                st.caption(f"{cfg.architecture} · {cfg.dataset} · batch {cfg.batch_size}{device}{ident}")
             limit = cfg.max_seconds if cfg else 0.0
             frac, text = common.progress(status, limit)
             ips = status.get("images_per_sec")
@@ -130,7 +154,13 @@ def run_actions(run: Run, status: dict, cfg: RunConfig | None) -> None:
         go("explore", run.id)
     if common.presenting():
         return
-    if active:
+    if status.get("state") == "queued" and not status.get("lost"):
+        if row.button("Cancel", key=f"stop_{run.id}", icon=":material/cancel:", help="Leave the queue."):
+            _act(lambda: (launcher.stop(run, wait=5), f"Cancelled {run.id}: it left the queue.")[1])
+        if (status.get("queue_position") or 1) > 1 and row.button(
+                "Move to front", key=f"front_{run.id}", icon=":material/vertical_align_top:"):
+            _act(lambda: (RunQueue(run.dir.parent).move_to_front(run.id), f"{run.id} is next in line.")[1])
+    elif active:
         if row.button("Stop", key=f"stop_{run.id}", icon=":material/stop:"):
             _act(lambda: (launcher.stop(run), f"Stop requested for {run.id}: it saves a checkpoint, then stops.")[1])
     elif cfg is not None and status.get("state") != "finished":

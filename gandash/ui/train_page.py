@@ -36,6 +36,17 @@ STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_cli
 CUSTOM = "(your own settings)"
 
 
+@st.cache_resource(show_spinner="Looking for GPUs…")
+def machine_devices() -> tuple[str, str]:
+    """What TensorFlow sees on this machine, and why a GPU the driver lists is unused."""
+    import tensorflow as tf
+
+    from gandash.distribute import cpu_count, describe_devices, gpu_advice, gpu_name, nvidia_gpus, onednn_enabled
+
+    tf_gpus = [gpu_name(g) for g in tf.config.list_physical_devices("GPU")]
+    return describe_devices(tf_gpus, cpu_count(), onednn_enabled()), gpu_advice(tf_gpus, nvidia_gpus())
+
+
 def applies(field: str, v: dict[str, Any]) -> bool:
     """Whether a field means anything for the other values (hidden fields take their neutral default)."""
     arch = v.get("architecture")
@@ -109,6 +120,10 @@ def render() -> None:
     if common.presenting():
         st.info("Presentation mode hides the training controls. Switch it off in the sidebar to start a run.")
         return
+    devices, advice = machine_devices()
+    st.caption(f"Trains on {devices}. Runs wait in the queue for a free slot (see Runs).")
+    if advice:
+        st.warning(advice, icon=":material/memory:")
     _init_form()
     values = current_values()
     cfg, errors = check(values)

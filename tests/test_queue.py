@@ -1,0 +1,136 @@
+"""The run queue: N slots per runs folder, first in first out, freed by the kernel when a trainer dies."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from gandash import launcher
+from gandash.run_queue import RunQueue
+from gandash.runs import RunError, RunStore, atomic_write_json
+from tests.test_cli import TINY, cli, wait_for
+
+SHORT = ["--set", "steps=5", "--set", "log_every=5", "--set", "checkpoint_every=5", "--set", "sample_every=5"]
+LONG = ["--set", "steps=100000", "--set", "log_every=5", "--set", "checkpoint_every=1000"]
+
+
+def start(root, *sets):
+    return RunStore(root).get(cli(root, "train", "--detach", *sets, *TINY).stdout.strip())
+
+
+def wait_state(run, state, timeout=120):
+    return wait_for(run, lambda s: s.get("state") == state, timeout=timeout)
+
+
+# -- settings, no processes -----------------------------------------------------------------
+def test_slots_default_from_hardware_and_can_be_set(tmp_path):
+    q = RunQueue(tmp_path)
+    cores = len(os.sched_getaffinity(0))
+    assert q.slots() == max(1, cores // 4) and q.explicit_slots() is None
+    (tmp_path / "_queue").mkdir()
+    (tmp_path / "_queue" / "devices.json").write_text(json.dumps({"gpus": ["NVIDIA H200", "NVIDIA H200"]}))
+    assert q.slots() == 2  # one per GPU TensorFlow saw
+    assert q.set_slots(3) == 3 and q.explicit_slots() == 3
+    assert q.threads_per_trainer() == max(1, cores // 3)
+    assert q.set_slots(None) == 2  # back to the default
+    for bad in (0, -1, 65, 2.5, True, "2"):
+        with pytest.raises(RunError, match="slots"):
+            q.set_slots(bad)
+    assert q.slots() == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "65"])
+def test_queue_command_refuses_bad_slot_counts(tmp_path, value):
+    proc = cli(tmp_path, "queue", "--slots", value, check=False)
+    assert proc.returncode == 2 and "slots" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "_queue" / "settings.json").exists()
+
+
+def test_device_descriptions():
+    from gandash.distribute import describe_devices
+
+    assert describe_devices([], 2, True) == "CPU: 2 cores, oneDNN"
+    assert describe_devices([], 1, False) == "CPU: 1 core"
+    assert describe_devices(["NVIDIA H100"], 16, True, True) == "GPU 0: NVIDIA H100, mixed precision"
+    assert describe_devices(["A", "A"], 16, True) == "2 GPUs: A"
+
+
+def test_a_gpu_tensorflow_cannot_use_is_explained_with_the_fix():
+    from gandash.distribute import GPU_SETUP_COMMAND, gpu_advice
+
+    advice = gpu_advice([], ["NVIDIA H200"])
+    assert "NVIDIA H200" in advice and "without its CUDA libraries" in advice and GPU_SETUP_COMMAND in advice
+    assert gpu_advice(["NVIDIA H200"], ["NVIDIA H200"]) == "" and gpu_advice([], []) == ""
+    assert "requirements-gpu.txt" in GPU_SETUP_COMMAND
+
+
+# -- real trainers ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_six_starts_on_one_slot_train_one_at_a_time_in_order(tmp_path):
+    cli(tmp_path, "queue", "--slots", "1")
+    runs = [start(tmp_path, *SHORT, "--set", f"seed={i}") for i in range(6)]
+    listed = cli(tmp_path, "queue").stdout
+    assert "1 slot(s), set for this folder" in listed and "waiting" in listed
+    for run in runs:
+        wait_state(run, "finished", timeout=300)
+    spans = [(run.status()["started"], run.status()["finished"]) for run in runs]
+    assert [s for s, _ in spans] == sorted(s for s, _ in spans)  # first in, first out
+    for (_, end), (begin, _) in zip(spans, spans[1:]):
+        assert begin >= end - 0.5  # never two training at once (the next may start as one writes its end)
+    st = runs[-1].status()
+    assert st["queued_s"] > 0 and st["device"].startswith("CPU: ")
+    assert cli(tmp_path, "queue").stdout.strip().endswith("nothing is training or waiting")
+
+
+@pytest.mark.slow
+def test_a_killed_trainer_frees_its_slot_and_the_next_starts(tmp_path):
+    cli(tmp_path, "queue", "--slots", "1")
+    first = start(tmp_path, *LONG)
+    wait_state(first, "running")
+    second, third = start(tmp_path, *LONG), start(tmp_path, *LONG)
+    st = wait_for(third, lambda s: s.get("queue_position") == 2)
+    assert st["state"] == "queued" and second.status()["queue_position"] == 1
+    assert "#2 in the queue" in cli(tmp_path, "runs").stdout
+    os.kill(first.trainer()["pid"], signal.SIGKILL)
+    t = time.time()
+    wait_state(second, "running", timeout=10)
+    assert time.time() - t < 5
+    assert first.status()["lost"] and third.status()["state"] == "queued"
+    # cancelling a waiting run ends its wait and nothing else
+    assert launcher.stop(third, wait=30) == "stopped"
+    assert "cancelled while waiting" in third.status()["error"]
+    assert second.status()["state"] == "running"
+    assert launcher.stop(second, wait=60) == "stopped"
+
+
+@pytest.mark.slow
+def test_move_to_front_and_more_slots_while_runs_wait(tmp_path):
+    cli(tmp_path, "queue", "--slots", "1")
+    first = start(tmp_path, *LONG)
+    wait_state(first, "running")
+    b, c, d = (start(tmp_path, *LONG) for _ in range(3))
+    wait_for(d, lambda s: s.get("queue_position") == 3)
+    cli(tmp_path, "queue", "--front", d.id)
+    wait_for(d, lambda s: s.get("queue_position") == 1, timeout=10)
+    assert RunQueue(tmp_path).waiting() == [d.id, b.id, c.id]
+    cli(tmp_path, "queue", "--slots", "3")  # two more slots: the first two in line start
+    wait_state(d, "running", timeout=15)
+    wait_state(b, "running", timeout=15)
+    st = wait_for(c, lambda s: s.get("queue_position") == 1, timeout=10)
+    assert st["state"] == "queued"
+    assert {s["run"] for s in RunQueue(tmp_path).training()} == {first.id, b.id, d.id}
+    for run in (c, b, d, first):
+        assert launcher.stop(run, wait=60) == "stopped"
+
+
+def test_a_queued_run_whose_process_is_gone_is_marked_and_can_be_resumed(tmp_path):
+    """A reboot leaves status.json saying queued with nobody waiting: shown as lost, Resume re-queues."""
+    from tests.conftest import tiny
+
+    store = RunStore(tmp_path)
+    run = store.create(tiny())
+    data = json.loads(run.status_path.read_text())
+    atomic_write_json(run.status_path, {**data, "updated": time.time() - 60})
+    st = run.status()
+    assert st["state"] == "stopped" and st["lost"] and "waited in the queue" in st["error"]
