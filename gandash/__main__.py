@@ -47,10 +47,30 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--front", default=None, metavar="RUN", help="move a waiting run to the front of the line")
     q.add_argument("--json", action="store_true")
 
+    st = sub.add_parser("study", help="compare presets at an equal budget over several seeds")
+    ss = st.add_subparsers(dest="study_command", required=True)
+    begin = ss.add_parser("start", help="create and queue a study's runs; prints the study id")
+    begin.add_argument("--presets", required=True, help="1-6 presets, comma-separated (e.g. fast,acgan,mlp-classic)")
+    begin.add_argument("--seeds", type=int, default=3, help="repeats of each variant, 1-5 (default 3)")
+    begin.add_argument("--budget", required=True, help="training time per run (5m, 90s) or steps (2000steps)")
+    begin.add_argument("--vary", default="", metavar="FIELD=V1,V2", help="also vary one setting over 2-5 values")
+    begin.add_argument("--name", default="")
+    begin.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
+    begin.add_argument("--wait", action="store_true", help="return when the study has finished, with a progress bar")
+    ss.add_parser("list", help="every study with its progress")
+    show = ss.add_parser("show", help="a study's leaderboard and verdict")
+    show.add_argument("study")
+    fmt = show.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true")
+    fmt.add_argument("--json", action="store_true")
+    for name, text in (("stop", "stop (or cancel in the queue) every run of a study"),
+                       ("delete", "delete a study and its runs")):
+        ss.add_parser(name, help=text).add_argument("study")
+
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_dir")
     w.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
-    for a in (t, r, s, e, q, w, *[sub.choices[n] for n in ("stop", "resume", "delete")]):
+    for a in (t, r, s, e, q, w, *ss.choices.values(), *[sub.choices[n] for n in ("stop", "resume", "delete")]):
         a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 

@@ -10,8 +10,9 @@ from gandash.data import DataError
 from gandash.evaluator import EvalError
 from gandash.runs import Run, RunError, RunStore
 from gandash.sampling import SamplingError
+from gandash.study import StudyError
 
-USER_ERRORS = (ConfigError, DataError, RunError, SamplingError, EvalError)
+USER_ERRORS = (ConfigError, DataError, RunError, SamplingError, EvalError, StudyError)
 
 
 class UserError(Exception):
@@ -220,6 +221,80 @@ def cmd_queue(args, store: RunStore) -> int:
     return 0
 
 
+def cmd_study(args, store: RunStore) -> int:
+    import math
+
+    from gandash import study as S
+
+    studies = S.Studies(store)
+    if args.study_command == "start":
+        plan = studies.plan(args.presets.split(","), args.seeds, args.budget, vary=args.vary, name=args.name,
+                            dataset=args.dataset)
+        from gandash.evaluate import ensure_evaluator  # every run is scored by the same, ready evaluator
+
+        ensure_evaluator(args.dataset, store.root, progress=lambda m: print(f"evaluator: {m}", file=sys.stderr))
+        plan = studies.start(plan)
+        print(f"study {plan['id']}: {len(plan['members'])} runs of {S.Budget.parse(plan['budget']).describe()} "
+              f"each", file=sys.stderr)
+        print(plan["id"])
+        if args.wait:
+            return _wait_for_study(studies, plan)
+        return 0
+    if args.study_command == "list":
+        for item in studies.list():
+            p = S.progress(studies, item)
+            print(f"{item['id']:50s} {p['done']:>3d}/{p['total']:<3d} done  {item.get('budget', '')}")
+        if not studies.list():
+            print(f"no studies in {store.root}")
+        return 0
+    if args.study_command == "stop":
+        print(f"stopped {studies.stop(args.study)} run(s)")
+        return 0
+    if args.study_command == "delete":
+        studies.delete(args.study)
+        print(f"deleted study {args.study}")
+        return 0
+    item = studies.get(args.study)
+    rows = S.leaderboard(studies, item)
+    if args.csv:
+        print(S.to_csv(rows), end="")
+        return 0
+    if args.json:
+        print(json.dumps({"study": item, "leaderboard": rows, "verdict": S.verdict(rows)}, indent=2,
+                         default=lambda v: None))
+        return 0
+    p = S.progress(studies, item)
+    print(f"{item['name']} ({item['id']}): {p['done']}/{p['total']} runs done, budget {item['budget']}")
+    head = "".join(f"{title:>22s}" for _, title, _ in S.COLUMNS)
+    print(f"{'variant':24s}{'runs':>6s}{'failed':>8s}{head}")
+    for r in rows:
+        cells = ""
+        for key, _, _ in S.COLUMNS:
+            mark = "*" if S.best(rows, key) == r["variant"] and len(rows) > 1 else " "
+            v, lo, hi = r[key], r[f"{key}_min"], r[f"{key}_max"]
+            cells += (f"{v:9.3g} [{lo:.3g}-{hi:.3g}]{mark}".rjust(22) if math.isfinite(v)
+                      else ("not reached" if key == "time_to_conf" and r["done"] else "-").rjust(22))
+        print(f"{r['variant'][:24]:24s}{r['runs']:>6d}{r['failed']:>8d}{cells}")
+    print(S.verdict(rows))
+    return 0
+
+
+def _wait_for_study(studies, plan) -> int:
+    import time
+
+    from gandash import study as S
+
+    while True:
+        p = S.progress(studies, studies.get(plan["id"]))
+        frac = p["done"] / max(1, p["total"])
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        print(f"\r[{bar}] {p['done']}/{p['total']} runs", end="", file=sys.stderr, flush=True)
+        if p["done"] >= p["total"]:
+            print(file=sys.stderr)
+            return 0
+        time.sleep(1.0)
+
+
 def cmd_worker(args, store: RunStore) -> int:
     from gandash.locks import Lock
     from gandash.train import train
@@ -237,7 +312,7 @@ def cmd_worker(args, store: RunStore) -> int:
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume,
             "delete": cmd_delete, "sample": cmd_sample, "eval": cmd_eval, "queue": cmd_queue,
-            "worker": cmd_worker}
+            "study": cmd_study, "worker": cmd_worker}
 
 
 def run_command(args) -> int:

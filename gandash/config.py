@@ -37,6 +37,7 @@ class RunConfig:
     changes a few of them, see :data:`PRESETS`)."""
 
     name: str = ""
+    study: str = ""  # the id of the study this run belongs to (study.py); "" for a run of its own
     # data
     dataset: str = "mnist"
     data_path: str = ""  # file or folder, only for dataset="custom"
@@ -88,6 +89,7 @@ class RunConfig:
     sample_every: int = 100
     checkpoint_every: int = 200
     eval_every: int = 0  # 0 = no metrics during training
+    eval_seconds: float = 0.0  # also (or instead) every this many seconds of training; 0 = off
     steps_per_execution: int = 10
     jit_compile: bool = False
     # scale
@@ -126,6 +128,9 @@ FIELD_TYPES: dict[str, type] = {
 
 HELP: dict[str, str] = {
     "name": "Free-text label shown in the dashboard.",
+    "study": "The study this run belongs to (set by a study; empty for a run of its own).",
+    "eval_seconds": "Also compute quality metrics every this many seconds of training (0 = off); "
+                    "the time spent evaluating is not counted as training time.",
     "dataset": "mnist, fashion_mnist, or custom (an .npz or a folder of images in data_path).",
     "data_path": "For dataset=custom: an .npz with 'images' (+ optional 'labels') or a folder of PNG/JPEG files.",
     "image_size": "Side of generated images: 28, or upscaled 32/64.",
@@ -208,6 +213,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         if want is float:
             _check(_finite(value), f.name, "a finite number", value)
     _check(len(cfg.name) <= 100, "name", "at most 100 characters", cfg.name)
+    _check(len(cfg.study) <= 64, "study", "a study id of at most 64 characters", cfg.study)
+    _check(0 <= cfg.eval_seconds <= 30 * 86400, "eval_seconds", "0 (off) to 2592000", cfg.eval_seconds)
     _check(cfg.dataset in DATASETS, "dataset", " / ".join(DATASETS), cfg.dataset)
     if cfg.dataset == "custom":
         _check(bool(cfg.data_path), "data_path", "a path to an .npz file or an image folder", cfg.data_path)

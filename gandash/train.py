@@ -164,6 +164,7 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             self.step = step0
             self.outcome = "finished"
             self.error = ""
+            self.next_eval_wall = cfg.eval_seconds * (wall0 // cfg.eval_seconds + 1) if cfg.eval_seconds else 0.0
             if step0 == 0:
                 self.write_sample(0)
             if clock:
@@ -220,11 +221,19 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
                 self.write_sample(step)
             if outcome or crossed(cfg.checkpoint_every):
                 self.checkpoint(step)
-            if cfg.eval_every and (crossed(cfg.eval_every) or (outcome and step % cfg.eval_every)):
+            by_steps = cfg.eval_every and (crossed(cfg.eval_every) or (outcome and step % cfg.eval_every))
+            by_time = cfg.eval_seconds and (self.wall() >= self.next_eval_wall or outcome)
+            if by_steps or by_time:
                 from gandash.evaluate import evaluate_in_training
 
                 status.update(step=step, phase="evaluating")
+                t = time.perf_counter()
                 evaluate_in_training(run, model.sampler, cfg, step)
+                paused = time.perf_counter() - t  # evaluating is not training: the clocks wait
+                self.t0 += paused
+                self.t_last += paused
+                if cfg.eval_seconds:
+                    self.next_eval_wall = (self.wall() // cfg.eval_seconds + 1) * cfg.eval_seconds
                 status.update(phase="")
             status.update(step=step, epoch=row["epoch"], images_per_sec=ips, wall_time=row["wall_time"])
             if outcome:
