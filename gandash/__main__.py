@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     fmt = show.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true")
     fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--html", metavar="FILE", help="write the offline report (table, curves, grids) to FILE")
     for name, text in (("stop", "stop (or cancel in the queue) every run of a study"),
                        ("delete", "delete a study and its runs")):
         ss.add_parser(name, help=text).add_argument("study")

@@ -232,7 +232,7 @@ def cmd_study(args, store: RunStore) -> int:
                             dataset=args.dataset)
         from gandash.evaluate import ensure_evaluator  # every run is scored by the same, ready evaluator
 
-        ensure_evaluator(args.dataset, store.root, progress=lambda m: print(f"evaluator: {m}", file=sys.stderr))
+        ensure_evaluator(args.dataset, store.root, progress=lambda m: print(m, file=sys.stderr))
         plan = studies.start(plan)
         print(f"study {plan['id']}: {len(plan['members'])} runs of {S.Budget.parse(plan['budget']).describe()} "
               f"each", file=sys.stderr)
@@ -259,22 +259,26 @@ def cmd_study(args, store: RunStore) -> int:
     if args.csv:
         print(S.to_csv(rows), end="")
         return 0
+    if args.html:
+        from gandash.report import study_html
+
+        Path(args.html).write_text(study_html(studies, item), encoding="utf-8")
+        print(f"wrote {args.html}")
+        return 0
     if args.json:
         print(json.dumps({"study": item, "leaderboard": rows, "verdict": S.verdict(rows)}, indent=2,
                          default=lambda v: None))
         return 0
     p = S.progress(studies, item)
     print(f"{item['name']} ({item['id']}): {p['done']}/{p['total']} runs done, budget {item['budget']}")
-    head = "".join(f"{title:>22s}" for _, title, _ in S.COLUMNS)
-    print(f"{'variant':24s}{'runs':>6s}{'failed':>8s}{head}")
+    widths = {key: max(len(title), *(len(S.cell(r, key)) + 1 for r in rows)) + 2 for key, title, _ in S.COLUMNS}
+    print(f"{'variant':24s}{'runs':>6s}{'failed':>8s}" + "".join(f"{t:>{widths[k]}s}" for k, t, _ in S.COLUMNS))
     for r in rows:
-        cells = ""
-        for key, _, _ in S.COLUMNS:
-            mark = "*" if S.best(rows, key) == r["variant"] and len(rows) > 1 else " "
-            v, lo, hi = r[key], r[f"{key}_min"], r[f"{key}_max"]
-            cells += (f"{v:9.3g} [{lo:.3g}-{hi:.3g}]{mark}".rjust(22) if math.isfinite(v)
-                      else ("not reached" if key == "time_to_conf" and r["done"] else "-").rjust(22))
+        cells = "".join((S.cell(r, k) + ("*" if len(rows) > 1 and S.best(rows, k) == r["variant"] else " "))
+                        .rjust(widths[k]) for k, _, _ in S.COLUMNS)
         print(f"{r['variant'][:24]:24s}{r['runs']:>6d}{r['failed']:>8d}{cells}")
+    print("Median over seeds (min-max); * marks the best median of each column.")
+    print(S.fairness(studies, item))
     print(S.verdict(rows))
     return 0
 

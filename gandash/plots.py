@@ -291,3 +291,30 @@ def thin(rows: Rows, max_points: int = 4000) -> list[Mapping[str, float]]:
     if out[-1] is not rows[-1]:
         out.append(rows[-1])
     return out
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def band_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], column_name: str, *,
+                big: bool = False) -> go.Figure:
+    """One metric against training time per variant: the median over seeds, with a min-max band."""
+    fig = go.Figure()
+    for i, (name, c) in enumerate(curves.items()):
+        color = PALETTE[i % len(PALETTE)]
+        if c.get("runs", 1) > 1:
+            fig.add_trace(go.Scatter(x=list(c["t"]) + list(c["t"])[::-1], y=list(c["hi"]) + list(c["lo"])[::-1],
+                                     fill="toself", fillcolor=_rgba(color, 0.18), line=dict(width=0),
+                                     hoverinfo="skip", showlegend=False, name=f"{name} (min-max)"))
+        fig.add_trace(go.Scatter(x=list(c["t"]), y=list(c["median"]), mode="lines", name=name,
+                                 line=dict(color=color, width=3 if big else 2)))
+    _layout(fig, f"{label(column_name)} against training time (median over seeds, band: min to max)",
+            "training time (s)", label(column_name), big=big)
+    ys = [y for c in curves.values() for y in (*c.get("lo", ()), *c.get("hi", ()), *c["median"])]
+    if ys and column_name != "fd" and 0 <= min(ys) and max(ys) <= 1:
+        fig.update_yaxes(range=[-0.02, 1.02])  # a score in [0, 1]: show all of it, so 0 does not look mid-scale
+    if not curves:
+        _empty(fig, f"no run has been evaluated for {label(column_name)} yet")
+    return fig

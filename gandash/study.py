@@ -26,11 +26,13 @@ STUDY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 MAX_PRESETS, MAX_SEEDS, MAX_VALUES = 6, 5, 5
 EVAL_POINTS = 10  # in-training evaluations per run, at equal fractions of the budget
 REACH_CONFIDENCE = 0.8
+STARTUP_S, EVAL_S = 12.0, 1.5  # a run's start-up before its first step, and one in-training evaluation (2 cores)
 VARIED = ("architecture", "seed", "study", "name")  # what a study sets itself; never --vary
 # Leaderboard columns: (key, title, better is "low" or "high")
 COLUMNS = (("fd", "FD", "low"), ("confidence", "confidence", "high"), ("rarest_share", "rarest digit", "high"),
            ("precision", "precision", "high"), ("recall", "recall", "high"), ("cond_acc", "per-digit acc", "high"),
-           ("images_per_sec", "images/s", "high"), ("time_to_conf", f"time to conf {REACH_CONFIDENCE}", "low"))
+           ("images_per_sec", "images/s", "high"), ("steps_per_sec", "steps/s", "high"),
+           ("time_to_conf", f"time to conf {REACH_CONFIDENCE}", "low"))
 
 
 class StudyError(ValueError):
@@ -125,6 +127,9 @@ class Studies:
             for value in values or [None]:
                 for seed in range(seeds):
                     overrides = {**limit.overrides(), "seed": seed, "dataset": dataset, "study": study_id}
+                    if limit.seconds and PRESETS[preset].get("lr_end", 1.0) < 1:
+                        # its rates decay over its own steps: keep them, so it trains as tuned
+                        overrides.pop("steps")
                     variant = preset
                     if field:
                         overrides[field] = value
@@ -222,6 +227,7 @@ def run_summary(run) -> dict[str, Any]:
     out = {k: last.get(k, math.nan) for k, _, _ in COLUMNS if k in last}
     out.update(images_per_sec=statistics.median(ips) if ips else math.nan, time_to_conf=reached,
                state=st.get("state", "?"), step=int(st.get("step") or 0), device=st.get("device", ""),
+               slots=st.get("slots") or 1,
                steps_per_sec=(metrics[-1]["step"] / metrics[-1]["wall_time"]
                               if metrics and metrics[-1].get("wall_time") else math.nan),
                curve=[(wall_at.get(int(r["step"]), math.nan), r) for r in evals])
@@ -249,11 +255,11 @@ def leaderboard(studies: Studies, study: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def best(rows: list[dict[str, Any]], key: str) -> str | None:
-    """The variant with the best median in a column (None when no variant has a value)."""
+    """The variant with the best median in a column (None when no variant has a value, or all tie)."""
     better = dict((k, b) for k, _, b in COLUMNS)[key]
     have = [r for r in rows if math.isfinite(r.get(key, math.nan))]
-    if not have:
-        return None
+    if not have or (len(have) > 1 and len({r[key] for r in have}) == 1):
+        return None  # nothing to compare, or every variant ties
     pick = min if better == "low" else max
     return pick(have, key=lambda r: r[key])["variant"]
 
@@ -273,6 +279,15 @@ def verdict(rows: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + "."
 
 
+def cell(row: dict[str, Any], key: str) -> str:
+    """A leaderboard cell as text: the median, then min-max over seeds when they differ."""
+    v, lo, hi = row.get(key, math.nan), row.get(f"{key}_min", math.nan), row.get(f"{key}_max", math.nan)
+    if not math.isfinite(v):
+        return "not reached" if key == "time_to_conf" and row.get("done") else "–"
+    fmt = _duration if key == "time_to_conf" else (lambda x: f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}")
+    return fmt(v) if row.get("runs", 1) < 2 or fmt(lo) == fmt(hi) else f"{fmt(v)} ({fmt(lo)}–{fmt(hi)})"
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
     cols = ["variant", "runs", "done", "failed"] + [f"{k}{s}" for k, _, _ in COLUMNS for s in ("", "_min", "_max")]
     buf = io.StringIO()
@@ -284,6 +299,14 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def estimate_seconds(plan: dict[str, Any], slots: int) -> float:
+    """Wall time the queue needs for a time-budget study: each run's budget, start-up and evaluations,
+    in waves of ``slots`` (NaN for a budget in steps, whose speed is not known before it runs)."""
+    per_run = plan.get("budget_seconds") or math.nan
+    waves = math.ceil(len(plan.get("members", [])) / max(1, slots))
+    return waves * (per_run + STARTUP_S + EVAL_POINTS * EVAL_S)
+
+
 def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
     """Runs done of all, and an ETA of the whole study from the budget and the queue's slots."""
     from gandash.run_queue import RunQueue
@@ -293,5 +316,102 @@ def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
     done = sum(s.get("state") not in ACTIVE_STATES for s in states)
     per_run = study.get("budget_seconds") or math.nan
     slots = RunQueue(studies.store.root).slots()
-    eta = math.ceil((total - done) / slots) * per_run if per_run == per_run else math.nan
-    return {"done": done, "total": total, "eta_seconds": eta, "states": states}
+    waiting = sum(s.get("state") == "queued" for s in states)
+    training_left = [max(0.0, per_run - float(s.get("wall_time") or 0)) for s in states if s.get("state") == "running"]
+    eta = (math.ceil(waiting / slots) * (per_run + STARTUP_S + EVAL_POINTS * EVAL_S)
+           + (max(training_left) if training_left else 0.0))
+    return {"done": done, "total": total, "eta_seconds": eta if done < total else 0.0, "states": states}
+
+
+# -- over training time: every variant compared at the same training seconds ------------------------
+def wall_of_steps(run) -> tuple[list[float], list[float]]:
+    """(steps, training seconds) of a run's logged rows, starting at (0, 0): maps any step to a time."""
+    rows = [r for r in run.metrics() if math.isfinite(r.get("wall_time", math.nan))]
+    return [0.0] + [float(r["step"]) for r in rows], [0.0] + [float(r["wall_time"]) for r in rows]
+
+
+def quality_over_time(studies: Studies, study: dict[str, Any], metric: str,
+                      points: int = 60) -> dict[str, dict[str, list[float]]]:
+    """Per variant: the median and min-max over seeds of an eval metric on a common time grid.
+
+    Each run's evaluations are placed at the training seconds they were made and interpolated
+    linearly between them; a run counts at a time only once it has been evaluated at or after it.
+    """
+    import numpy as np
+
+    per_variant: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for member, run in studies.runs(study):
+        if run is None:
+            continue
+        evals = [r for r in run.eval_rows() if math.isfinite(r.get(metric, math.nan))]
+        if not evals:
+            continue
+        steps, walls = wall_of_steps(run)
+        t = np.interp([float(r["step"]) for r in evals], steps, walls)
+        per_variant.setdefault(member["variant"], []).append((t, np.array([r[metric] for r in evals])))
+    t_max = max((c[0][-1] for curves in per_variant.values() for c in curves), default=0.0)
+    grid = np.linspace(0.0, t_max, points) if t_max > 0 else np.zeros(1)
+    out = {}
+    for variant, curves in per_variant.items():
+        stack = np.full((len(curves), len(grid)), np.nan)
+        for i, (t, v) in enumerate(curves):
+            inside = (grid >= t[0]) & (grid <= t[-1])
+            stack[i, inside] = np.interp(grid[inside], t, v)
+        have = ~np.all(np.isnan(stack), axis=0)
+        if not have.any():
+            continue
+        cols = stack[:, have]
+        out[variant] = {"t": grid[have].tolist(), "median": np.nanmedian(cols, axis=0).tolist(),
+                        "lo": np.nanmin(cols, axis=0).tolist(), "hi": np.nanmax(cols, axis=0).tolist(),
+                        "runs": len(curves)}
+    return out
+
+
+def grid_times(studies: Studies, study: dict[str, Any]) -> list[float]:
+    """Training seconds at which some member saved a sample grid, sorted: the grid slider's stops."""
+    import numpy as np
+
+    times = set()
+    for _, run in studies.runs(study):
+        if run is not None and run.sample_steps():
+            steps, walls = wall_of_steps(run)
+            times.update(round(float(t), 1) for t in np.interp(run.sample_steps(), steps, walls))
+    return sorted(times)
+
+
+def grid_at(run, seconds: float) -> tuple[int, float] | None:
+    """(step, training seconds) of the run's last grid saved by ``seconds`` of training, or None."""
+    import numpy as np
+
+    samples = run.sample_steps()
+    if not samples:
+        return None
+    steps, walls = wall_of_steps(run)
+    at = [(s, float(t)) for s, t in zip(samples, np.interp(samples, steps, walls)) if t <= seconds + 0.05]
+    return at[-1] if at else None
+
+
+def fairness(studies: Studies, study: dict[str, Any]) -> str:
+    """How far the wall times compare: exactly when every run had the machine, roughly when they shared
+    it; and which runs ended at their preset's last step before the time budget."""
+    slots = slots_used(studies, study)
+    text = ("Every run trained alone in the queue's one slot, so equal training seconds mean equal compute."
+            if slots <= 1 else f"Runs shared the machine ({slots} slots), so each had a share of its cores: "
+            "wall times then compare only roughly.")
+    budget = study.get("budget_seconds") or 0
+    early = []
+    for member, run in studies.runs(study):
+        st = run.status() if run is not None else {}
+        wall = float(st.get("wall_time") or 0)
+        if budget and st.get("state") == "finished" and wall < 0.95 * budget:
+            early.append(f"{member['variant']} seed {member['seed']} ({_duration(wall)})")
+    if early:
+        text += (" Ended at their preset's last step before the budget: " + ", ".join(early[:4])
+                 + (" and more" if len(early) > 4 else "") + ".")
+    return text
+
+
+def slots_used(studies: Studies, study: dict[str, Any]) -> int:
+    """The most slots any member's runs folder had while it trained."""
+    return max((int(run.status().get("slots") or 1) for _, run in studies.runs(study) if run is not None),
+               default=1)

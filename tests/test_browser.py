@@ -84,3 +84,40 @@ def test_train_watch_stop_explore(tmp_path):
         shoot(page, shots / "runs.png")
     for png in shots.glob("*.png"):
         assert png.stat().st_size < MAX_SCREENSHOT_BYTES, png
+
+
+def test_a_study_of_two_presets_and_two_seeds_gives_a_leaderboard(tmp_path):
+    from playwright.sync_api import expect
+
+    from gandash import evaluate
+    from tests.test_evaluate import TINY
+
+    shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")
+    runs_dir = tmp_path / "runs"
+    evaluate.ensure_evaluator("mnist", runs_dir, **TINY)  # a small evaluator, so the runs are scored
+    with serve(runs_dir, tmp_path / "streamlit.log") as url, browser_page() as page:
+        goto(page, url, "studies")
+        expect(page.get_by_text("No study yet")).to_be_visible()
+        page.get_by_text("acgan", exact=True).click()  # untick: fast stays
+        settle(page, 0.3)
+        page.get_by_text("mlp-classic", exact=True).click()
+        settle(page, 0.3)
+        set_number(page, "Seeds per preset", 2)
+        page.get_by_label("Unit").click()
+        page.get_by_role("option", name="steps").click()
+        settle(page, 0.3)
+        set_number(page, "Budget", 20)
+        expect(page.get_by_text(re.compile(r"4 runs of 20 steps each"))).to_be_visible()
+        shoot(page, shots / "study_form.png")
+        page.get_by_role("button", name="Start the study").click()
+        expect(page.get_by_text(re.compile(r"Study .* started: 4 runs queued"))).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("4 of 4 runs done")).to_be_visible(timeout=300_000)
+        settle(page, 1.0)
+        expect(page.get_by_text(re.compile(r"has the best FD"))).to_be_visible()
+        table = page.get_by_test_id("stDataFrame").first
+        expect(table).to_be_visible()
+        shoot(page, shots / "study.png")
+        # a flat line has no height, so Playwright calls it hidden: count the drawn traces instead
+        page.locator("[data-testid='stPlotlyChart'] .scatterlayer .trace").first.wait_for(state="attached")
+        assert page.get_by_text("step 20 at", exact=False).count() == 2  # one grid per variant
+    assert len(list(runs_dir.glob("*-cgan-*"))) == 2 and len(list(runs_dir.glob("*-mlp-*"))) == 2

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from gandash import study as S
 from gandash.runs import RunStore
 from gandash.study import Budget, StudyError, Studies, leaderboard, to_csv, verdict
 from tests.test_cli import cli, wait_for
@@ -126,3 +127,73 @@ def test_a_time_budget_evaluates_at_fractions_of_it_and_evaluating_is_not_traini
     wall = run.metrics()[-1]["wall_time"]
     assert len(evals) >= 3 and 6.0 <= wall < 8.0  # every 2 s of training, and once at the end
     assert sum(r["seconds"] for r in evals) > 0 and elapsed > wall + sum(r["seconds"] for r in evals) * 0.9
+
+
+def _row(variant, **values):
+    row = {"variant": variant, "runs": 2, "done": 2}
+    for key, v in values.items():
+        lo, mid, hi = v if isinstance(v, tuple) else (v, v, v)
+        row.update({key: mid, f"{key}_min": lo, f"{key}_max": hi})
+    return row
+
+
+def test_the_verdict_names_the_best_variants_and_stays_silent_on_ties():
+    rows = [_row("acgan", fd=40.0, time_to_conf=100.0), _row("fast", fd=9.84, time_to_conf=math.nan)]
+    assert verdict(rows) == "acgan reached confidence 0.8 first (1 min 40 s); fast has the best FD (9.8)."
+    tied = [_row("a", fd=200.0, confidence=0.0), _row("b", fd=200.0, confidence=0.0)]
+    assert S.best(tied, "confidence") is None and S.best(tied, "fd") is None
+    assert verdict(tied).startswith("No run has been evaluated yet")
+    assert S.best([_row("a", fd=5.0), _row("b", fd=math.nan)], "fd") == "a"
+
+
+def test_a_leaderboard_cell_shows_the_median_then_the_range_over_seeds():
+    row = _row("fast", fd=(3.21, 3.32, 3.49), confidence=(0.98, 0.98, 0.98), images_per_sec=(690.0, 696.0, 702.4),
+               time_to_conf=math.nan)
+    assert S.cell(row, "fd") == "3.32 (3.21–3.49)"
+    assert S.cell(row, "confidence") == "0.98"  # one value when the seeds agree
+    assert S.cell(row, "images_per_sec") == "696 (690–702)"
+    assert S.cell(row, "time_to_conf") == "not reached"
+    assert S.cell({**row, "done": 0}, "time_to_conf") == "–"  # not reached yet, but still training
+
+
+def test_the_total_time_counts_waves_of_slots_with_start_up_and_evaluations():
+    plan = {"budget_seconds": 60.0, "members": [{}] * 5}
+    one = 60.0 + S.STARTUP_S + S.EVAL_POINTS * S.EVAL_S
+    assert S.estimate_seconds(plan, 1) == pytest.approx(5 * one)
+    assert S.estimate_seconds(plan, 2) == pytest.approx(3 * one)
+    assert math.isnan(S.estimate_seconds({"budget_steps": 100, "members": [{}]}, 1))
+
+
+class _FakeRun:
+    def __init__(self, evals, walls):
+        self._evals, self._walls = evals, walls
+
+    def eval_rows(self):
+        return [{"step": s, "confidence": c} for s, c in self._evals]
+
+    def metrics(self):
+        return [{"step": s, "wall_time": w} for s, w in self._walls]
+
+    def sample_steps(self):
+        return [s for s, _ in self._walls]
+
+
+class _FakeStudies:
+    def __init__(self, runs):
+        self._runs = runs
+
+    def runs(self, study):
+        return self._runs
+
+
+def test_quality_over_time_puts_seeds_on_one_time_grid_with_a_band():
+    # two seeds of one variant, evaluated at different steps; both train at 10 steps a second
+    walls = [(s, s / 10) for s in range(10, 201, 10)]
+    a = _FakeRun([(100, 0.2), (200, 0.6)], walls)
+    b = _FakeRun([(100, 0.4), (200, 0.8)], walls)
+    curves = S.quality_over_time(_FakeStudies([({"variant": "v"}, a), ({"variant": "v"}, b)]), {}, "confidence",
+                                 points=21)["v"]
+    assert curves["runs"] == 2 and curves["t"][0] == pytest.approx(10.0) and curves["t"][-1] == pytest.approx(20.0)
+    assert curves["median"][0] == pytest.approx(0.3) and curves["median"][-1] == pytest.approx(0.7)
+    assert curves["lo"][-1] == pytest.approx(0.6) and curves["hi"][-1] == pytest.approx(0.8)
+    assert S.grid_at(a, 5.0) == (50, 5.0) and S.grid_at(a, 0.5) is None

@@ -101,7 +101,7 @@ def fake_launch(monkeypatch):
 
 
 # -- empty state ------------------------------------------------------------------------
-@pytest.mark.parametrize("page", ["runs", "train", "monitor", "explore", "compare"])
+@pytest.mark.parametrize("page", ["runs", "train", "monitor", "explore", "compare", "studies"])
 def test_every_page_works_with_no_runs(page, store):
     at = app(page, store.root)
     assert not at.exception
@@ -163,7 +163,8 @@ def test_fifty_runs_are_paginated(store):
     for _ in range(50):
         store.create(make_config("fast"))
     at = app("runs", store.root)
-    assert not at.exception
+    assert not at.exception and len(at.dataframe(key="runs_table").value) == 50  # many runs: the table first
+    at.segmented_control(key="runs_view").set_value("cards").run()
     assert at.number_input(key="runs_page_no").max == 3
     assert sum(1 for b in at.button if b.label == "Monitor") == 20
 

@@ -12,6 +12,7 @@ PAGES = {
     "monitor": ("Monitor", ":material/monitoring:", "gandash.ui.monitor_page"),
     "explore": ("Explore", ":material/explore:", "gandash.ui.explore_page"),
     "compare": ("Compare", ":material/compare:", "gandash.ui.compare_page"),
+    "studies": ("Studies", ":material/leaderboard:", "gandash.ui.study_page"),
 }
 
 

@@ -9,9 +9,11 @@ from gandash.run_queue import MAX_SLOTS, RunQueue
 from gandash.runs import ACTIVE_STATES, Run, RunError
 from gandash.ui import common
 from gandash.ui.nav import go
+from gandash.ui.runs_table import runs_table
 
 PAGE_SIZE = 20
 FILTERS = ("all", "active", "finished", "stopped", "failed / diverged")
+VIEWS = ("cards", "table")
 
 
 def render() -> None:
@@ -22,13 +24,27 @@ def render() -> None:
     if not runs:
         start_screen()
         return
-    cols = st.columns([4, 1, 1], vertical_alignment="bottom")
+    cols = st.columns([4, 2, 2, 1, 1], vertical_alignment="bottom")
     shown = cols[0].segmented_control("Show", FILTERS, default="all", key="runs_filter") or "all"
-    runs = [r for r in runs if _matches(r, shown)]
-    pages = max(1, -(-len(runs) // PAGE_SIZE))
-    page_no = cols[1].number_input("Page", 1, pages, 1, key="runs_page_no") if pages > 1 else 1
-    cols[2].caption(f"{len(runs)} run(s)")
+    view = cols[1].segmented_control("View", VIEWS, default="table" if len(runs) > 8 else "cards",
+                                     key="runs_view") or "cards"
+    studies = sorted({s for s in (_study_of(r) for r in runs) if s})
+    study = cols[2].selectbox("Study", ["all runs", *studies], key="runs_study") if studies else "all runs"
+    runs = [r for r in runs if _matches(r, shown) and study in ("all runs", _study_of(r))]
     queue_panel(store.root)
+    if view == "table":
+        cols[4].caption(f"{len(runs)} run(s)")
+        live = any(r.status().get("state") in ACTIVE_STATES for r in runs)
+
+        @st.fragment(run_every=common.LIVE_REFRESH_S * 2 if live else None)
+        def table() -> None:
+            runs_table(runs)
+
+        table()
+        return
+    pages = max(1, -(-len(runs) // PAGE_SIZE))
+    page_no = cols[3].number_input("Page", 1, pages, 1, key="runs_page_no") if pages > 1 else 1
+    cols[4].caption(f"{len(runs)} run(s)")
     visible = runs[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
     live = any(r.status().get("state") in ACTIVE_STATES for r in visible)
     run_list(visible, live)
@@ -53,6 +69,13 @@ def queue_panel(root) -> None:
             _act(lambda: f"{queue.set_slots(int(n))} slot(s): waiting runs take the new ones within a second.")
         if info["explicit"] and row.button("Use the default", key="queue_default"):
             _act(lambda: f"Back to the default of {queue.set_slots(None)} slot(s).")
+
+
+def _study_of(run: Run) -> str:
+    try:
+        return run.config().study
+    except RunError:
+        return ""
 
 
 def _matches(run: Run, shown: str) -> bool:

@@ -157,7 +157,8 @@ def _init_form() -> None:
         try:
             run = common.store().get(source)
             load_values(run.config().to_dict())
-            st.session_state.update(train_preset=CUSTOM, f_name=f"{run.config().name or run.id} (copy)"[:100])
+            st.session_state.update(train_preset=CUSTOM, f_name=f"{run.config().name or run.id} (copy)"[:100],
+                                    f_study="")  # a copy is a run of its own, outside the study
             if run.config().dataset == "custom":
                 st.session_state.update(upload_ok=True, upload_summary=f"the dataset of run {run.id}",
                                         upload_preview=None)
