@@ -134,3 +134,33 @@ def test_a_queued_run_whose_process_is_gone_is_marked_and_can_be_resumed(tmp_pat
     atomic_write_json(run.status_path, {**data, "updated": time.time() - 60})
     st = run.status()
     assert st["state"] == "stopped" and st["lost"] and "waited in the queue" in st["error"]
+
+
+@pytest.mark.slow
+def test_killing_the_process_that_queued_runs_stops_nothing(tmp_path):
+    """The dashboard only starts detached trainers: when it dies with -9, the queue goes on."""
+    import subprocess
+    import sys
+
+    cli(tmp_path, "queue", "--slots", "1")
+    overrides = {"steps": 5, "log_every": 5, "checkpoint_every": 5, "sample_every": 5, "batch_size": 16,
+                 "width": 0.25, "steps_per_execution": 1}
+    starter = ("import sys, time\n"
+               "from gandash import launcher\n"
+               "from gandash.config import make_config\n"
+               "from gandash.runs import RunStore\n"
+               f"store = RunStore({str(tmp_path)!r})\n"
+               "for seed in (0, 1):\n"
+               f"    print(launcher.start(store, make_config('fast', {{**{overrides!r}, 'seed': seed}})).id, flush=True)\n"
+               "time.sleep(600)\n")
+    dashboard = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "GANDASH_RUNS_DIR": str(tmp_path)}, start_new_session=True)
+    try:
+        ids = [dashboard.stdout.readline().strip() for _ in range(2)]
+    finally:
+        os.killpg(dashboard.pid, signal.SIGKILL)  # its whole process group, as Ctrl-C in its terminal would
+        dashboard.wait(timeout=10)
+    runs = [RunStore(tmp_path).get(run_id) for run_id in ids]
+    for run in runs:
+        wait_state(run, "finished", timeout=300)
+    assert runs[0].status()["finished"] <= runs[1].status()["started"] + 0.5  # still one at a time, in order
