@@ -273,8 +273,9 @@ def cmd_study(args, store: RunStore) -> int:
     print(f"{item['name']} ({item['id']}): {p['done']}/{p['total']} runs done, budget {item['budget']}")
     widths = {key: max(len(title), *(len(S.cell(r, key)) + 1 for r in rows)) + 2 for key, title, _ in S.COLUMNS}
     print(f"{'variant':24s}{'runs':>6s}{'failed':>8s}" + "".join(f"{t:>{widths[k]}s}" for k, t, _ in S.COLUMNS))
+    best = S.best_by_column(rows)
     for r in rows:
-        cells = "".join((S.cell(r, k) + ("*" if len(rows) > 1 and S.best(rows, k) == r["variant"] else " "))
+        cells = "".join((S.cell(r, k) + ("*" if best.get(k) == r["variant"] else " "))
                         .rjust(widths[k]) for k, _, _ in S.COLUMNS)
         print(f"{r['variant'][:24]:24s}{r['runs']:>6d}{r['failed']:>8d}{cells}")
     print("Median over seeds (min-max); * marks the best median of each column.")

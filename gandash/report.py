@@ -18,12 +18,10 @@ def _png_uri(path) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in S.COLUMNS)
-    body = []
+    best, body = S.best_by_column(rows), []
     for r in rows:
-        cells = []
-        for key, _, _ in S.COLUMNS:
-            best = len(rows) > 1 and S.best(rows, key) == r["variant"]
-            cells.append(f"<td class='{'best' if best else ''}'>{html.escape(S.cell(r, key))}</td>")
+        cells = [f"<td class='{'best' if best.get(key) == r['variant'] else ''}'>{html.escape(S.cell(r, key))}</td>"
+                 for key, _, _ in S.COLUMNS]
         body.append(f"<tr><th>{html.escape(r['variant'])}</th><td>{r['runs']}</td><td>{r['failed']}</td>"
                     f"{''.join(cells)}</tr>")
     return (f"<table><tr><th>variant</th><th>runs</th><th>failed</th>{head}</tr>{''.join(body)}</table>")

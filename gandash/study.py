@@ -264,6 +264,11 @@ def best(rows: list[dict[str, Any]], key: str) -> str | None:
     return pick(have, key=lambda r: r[key])["variant"]
 
 
+def best_by_column(rows: list[dict[str, Any]]) -> dict[str, str | None]:
+    """Each column's best variant, to mark in a table (none marked when there is only one row)."""
+    return {key: best(rows, key) for key, _, _ in COLUMNS} if len(rows) > 1 else {}
+
+
 def verdict(rows: list[dict[str, Any]]) -> str:
     """One sentence from the table, e.g. 'acgan reached confidence 0.8 first (1 min 40 s); fast has the best FD (9.8)'."""
     parts = []

@@ -159,7 +159,8 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> None:
                            "failed or diverged": r["failed"],
                            **{title: S.cell(r, key) for key, title, _ in S.COLUMNS}} for r in rows]).set_index("variant")
     table = table[[c for c in table.columns if not (table[c] == "–").all()]]  # e.g. per-digit acc for none
-    best = {title: S.best(rows, key) for key, title, _ in S.COLUMNS} if len(rows) > 1 else {}
+    titles = {key: title for key, title, _ in S.COLUMNS}
+    best = {titles[key]: variant for key, variant in S.best_by_column(rows).items()}
 
     def mark(col):
         return ["background-color: #c8f7c5; font-weight: bold" if best.get(col.name) == v else "" for v in col.index]
