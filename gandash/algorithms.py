@@ -50,6 +50,14 @@ def _accuracy(labels, logits):
     return tf.reduce_mean(tf.cast(pred == tf.reshape(labels, [-1]), tf.float32))
 
 
+def _grad_norm(grads, optimizer):
+    """Global L2 norm of the true gradients: the mixed-precision loss scale and the replica split,
+    which ``gradient_loss`` put into them, taken out again (health diagnoses read it)."""
+    replicas, _ = _replicas()
+    scale = optimizer.scale_loss(tf.constant(1.0)) / replicas
+    return tf.linalg.global_norm([g for g in grads if g is not None]) / tf.cast(scale, tf.float32)
+
+
 def _replicas() -> tuple[int, object]:
     ctx = tf.distribute.get_replica_context()
     return (1, 0) if ctx is None else (ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group)
@@ -59,7 +67,7 @@ class GAN(keras.Model):
     """Non-saturating GAN with label smoothing, noisy labels and label flips."""
 
     conditional = False
-    metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+    metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "g_grad_norm", "d_grad_norm")
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, cfg, **kwargs):
         super().__init__(**kwargs)
@@ -257,6 +265,7 @@ class GAN(keras.Model):
                     logs.update(code_loss=code_loss, code_acc=_accuracy(fake_labels, fake_code))
                 d_objective = self.gradient_loss(d_objective, self.d_optimizer)
             d_grads = tape.gradient(d_objective, d_vars)
+            logs["d_grad_norm"] = _grad_norm(d_grads, self.d_optimizer)
             if together:
                 g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_code, fake_labels, g_vars)
             self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
@@ -267,7 +276,8 @@ class GAN(keras.Model):
             g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_code, fake_labels, g_vars)
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
 
-        logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs}
+        logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs,
+                "g_grad_norm": _grad_norm(g_grads, self.g_optimizer)}
         for name, value in logs.items():
             self.trackers[name].update_state(value)
         results = {name: t.result() for name, t in self.trackers.items()}
@@ -327,7 +337,7 @@ class ACGAN(GAN):
 class WGANGP(GAN):
     """WGAN-GP: linear critic, gradient penalty at random interpolates, n critic steps."""
 
-    metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "wasserstein", "gp")
+    metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "wasserstein", "gp", "g_grad_norm", "d_grad_norm")
 
     def __init__(self, generator, discriminator, cfg, **kwargs):
         super().__init__(generator, discriminator, cfg, **kwargs)

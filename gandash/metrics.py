@@ -116,6 +116,16 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = PR_K) -> tuple
     return precision, recall
 
 
+def spread(images: np.ndarray, groups: np.ndarray | None = None) -> float:
+    """How much a set of images differs from one another: the standard deviation of each pixel
+    across the images (0-255 scaled to 0-1), averaged over pixels and over ``groups`` (the digit
+    or code each image was drawn for). Near 0 when a generator draws one image per group."""
+    x = np.asarray(images, np.float32).reshape(len(images), -1) / 255.0
+    keys = np.zeros(len(x), int) if groups is None else np.asarray(groups).reshape(-1)
+    per_group = [x[keys == k].std(axis=0).mean() for k in np.unique(keys) if (keys == k).sum() > 1]
+    return float(np.mean(per_group)) if per_group else float("nan")
+
+
 def label_metrics(probs: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
     """The metrics that need only class probabilities: score, histogram, entropy, rarest, confidence."""
     hist = class_histogram(probs)

@@ -357,13 +357,19 @@ class RunStore:
 
 # -- append-only CSV rows ------------------------------------------------------
 class RowWriter:
-    """Append rows to a CSV file, flushing each one; header written once."""
+    """Append rows to a CSV file, flushing each one; header written once.
+
+    A file that already has a header keeps its columns: a run resumed by a newer version
+    goes on writing the columns it started with, so every row still parses."""
 
     def __init__(self, path: Path, columns: Iterable[str]):
         self.path = path
         self.columns = list(columns)
         _drop_partial_last_line(path)
         new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            with open(path, newline="") as f:
+                self.columns = next(csv.reader(f), None) or self.columns
         self._f = open(path, "a", newline="")
         if new:
             self._f.write(",".join(self.columns) + "\n")

@@ -151,7 +151,9 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
     from gandash.images import to_grid_image, png_bytes
     from gandash.sampling import fixed_grid_inputs, generate, grid_columns
 
-    columns = ["step", "epoch", "wall_time", "time", "images_per_sec", *model.metric_names]
+    from gandash.metrics import spread
+
+    columns = ["step", "epoch", "wall_time", "time", "images_per_sec", *model.metric_names, "sample_spread"]
     grid_z, grid_labels = fixed_grid_inputs(cfg)
     steps_per_epoch = max(1, n_examples // cfg.batch_size)
 
@@ -165,8 +167,11 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             self.outcome = "finished"
             self.error = ""
             self.next_eval_wall = cfg.eval_seconds * (wall0 // cfg.eval_seconds + 1) if cfg.eval_seconds else 0.0
+            self.spread = float("nan")  # of the latest grid: a generator drawing one image has none
             if step0 == 0:
                 self.write_sample(0)
+            else:
+                self.spread = spread(generate(model.sampler, cfg, grid_z, grid_labels), grid_labels)
             if clock:
                 clock.mark("first grid")
 
@@ -175,6 +180,7 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
 
         def write_sample(self, step: int) -> None:
             imgs = generate(model.sampler, cfg, grid_z, grid_labels)
+            self.spread = spread(imgs, grid_labels)
             png = png_bytes(to_grid_image(imgs, grid_columns(cfg)))
             atomic_write_bytes(run.sample_path(step), png)
 
@@ -201,6 +207,7 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             row = {"step": step, "epoch": step / steps_per_epoch, "wall_time": self.wall(),
                    "time": time.time(), "images_per_sec": ips}
             row.update({k: float(logs[k]) for k in model.metric_names if k in logs})
+            row["sample_spread"] = self.spread
             self.writer.write(row)
             if on_row:
                 on_row(row)

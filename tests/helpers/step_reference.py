@@ -33,7 +33,9 @@ CASES = {
     "simultaneous": dict(architecture="dcgan", update="simultaneous", latent_code=True),
     "mirrored": dict(architecture="dcgan", distribute="mirrored", latent_code=True, augment=0.5),
 }
-LOSS_KEYS_SKIPPED = ("step", "epoch", "wall_time", "time", "images_per_sec")
+# the gradient norms and the grid's spread were logged only after the reference was stored
+LOSS_KEYS_SKIPPED = ("step", "epoch", "wall_time", "time", "images_per_sec", "g_grad_norm", "d_grad_norm",
+                     "sample_spread")
 
 
 def record(case: str, cfg_dict: dict | None = None) -> dict:
