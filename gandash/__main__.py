@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list runs")
     r.add_argument("--json", action="store_true")
-    for name, helptext in (("stop", "stop a running trainer and wait until it has let go of the run"),
+    for name, helptext in (("status", "one run's progress and health alerts, with what to try"),
+                           ("stop", "stop a running trainer and wait until it has let go of the run"),
                            ("resume", "resume a stopped run"), ("delete", "delete a run directory")):
         sub.add_parser(name, help=helptext).add_argument("run")
     sub.choices["delete"].add_argument("--stop", action="store_true",

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from gandash import health
 from gandash.config import ConfigError, fit_to_labels, make_config
 from gandash.data import DataError
 from gandash.evaluator import EvalError
@@ -100,7 +101,7 @@ def cmd_runs(args, store: RunStore) -> int:
     if args.json:
         out = []
         for run in runs:
-            item = {"id": run.id, "status": run.status()}
+            item = {"id": run.id, "status": run.status(), "alerts": [a.to_dict() for a in health.read(run)]}
             try:
                 cfg = run.config()
                 item.update(architecture=cfg.architecture, dataset=cfg.dataset, name=cfg.name)
@@ -113,6 +114,29 @@ def cmd_runs(args, store: RunStore) -> int:
         print(f"no runs in {store.root}")
     for run in runs:
         print(progress_line(run))
+        found = health.read(run)
+        if found:
+            print(f"{'':4s}⚠ {health.summary(found)}")
+    return 0
+
+
+def cmd_status(args, store: RunStore) -> int:
+    """One run: its progress, device and error, and each health alert with what to try."""
+    run = store.get(args.run)
+    status = run.status()
+    print(progress_line(run))
+    for key in ("device", "error"):
+        if status.get(key):
+            print(f"{key}: {status[key]}")
+    found = health.read(run, status)
+    if not found:
+        print("health: no alert")
+    for a in found:
+        since = f"from step {a.step:,}" + ("" if a.ongoing else f" to {a.last_step:,}, then passed")
+        print(f"\n⚠ {a.title} ({since})\n  {a.message}")
+        for r in a.remedies:
+            changes = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.changes.items())
+            print(f"  try: {r.label}: --set {changes.replace(', ', ' --set ')}  ({r.why})")
     return 0
 
 
@@ -315,7 +339,7 @@ def cmd_worker(args, store: RunStore) -> int:
     return 0 if state in ("finished", "stopped", "diverged") else 1
 
 
-COMMANDS = {"train": cmd_train, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume,
+COMMANDS = {"train": cmd_train, "runs": cmd_runs, "status": cmd_status, "stop": cmd_stop, "resume": cmd_resume,
             "delete": cmd_delete, "sample": cmd_sample, "eval": cmd_eval, "queue": cmd_queue,
             "study": cmd_study, "worker": cmd_worker}
 

@@ -50,3 +50,14 @@ def gif_bytes(frames: list[Image.Image], duration_ms: int = 120, loop: int = 0,
     seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=duration_ms,
                 loop=loop, optimize=False)
     return buf.getvalue()
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray, scale: int = 8, strength: float = 0.85) -> Image.Image:
+    """A grayscale digit (H, W) uint8 with a heat map in [0, 1] laid over it in red-yellow, upscaled."""
+    gray = np.asarray(image, np.float32) / 255.0
+    h = np.clip(np.asarray(heat, np.float32), 0, 1) * strength
+    base = np.stack([gray] * 3, axis=-1) * 0.7
+    color = np.stack([np.ones_like(h), h, np.zeros_like(h)], axis=-1)  # red to yellow as it grows
+    rgb = base * (1 - h[..., None]) + color * h[..., None]
+    img = Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8), mode="RGB")
+    return img.resize((img.width * scale, img.height * scale), Image.BILINEAR)

@@ -26,6 +26,7 @@ LABELS = {
     "fd": "Fréchet distance", "classifier_score": "classifier score", "digit_entropy": "digit entropy",
     "rarest_share": "rarest digit share", "confidence": "confidence", "precision": "precision",
     "recall": "recall", "cond_acc": "conditional accuracy",
+    "g_grad_norm": "G gradient norm", "d_grad_norm": "D gradient norm", "sample_spread": "grid spread",
 }
 # Eval columns where a lower value is better; higher is better for the rest.
 LOWER_IS_BETTER = frozenset({"fd"})
@@ -171,12 +172,52 @@ def penalty_figure(rows: Rows, smoothing: float = 0.6, *, big: bool = False) -> 
     return curves_figure(rows, ["gp"], "Gradient penalty", smoothing=smoothing, y_title="penalty", big=big)
 
 
-def training_figures(rows: Rows, smoothing: float = 0.6, *, big: bool = False) -> list[go.Figure]:
-    """The Monitor page's curves, chosen by which columns the run logs."""
+def grad_norm_figure(rows: Rows, smoothing: float = 0.6, *, big: bool = False) -> go.Figure:
+    """The size of each network's gradient, on a log scale (a collapse to near 0 is a vanished gradient)."""
+    fig = curves_figure(rows, ["g_grad_norm", "d_grad_norm"], "Gradient norms", smoothing=smoothing,
+                        y_title="global L2 norm", big=big)
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def mark_alerts(fig: go.Figure, alerts: Iterable[tuple[int, str]], *, big: bool = False,
+                labelled: bool = True) -> go.Figure:
+    """A dashed vertical line at each (step, title): where a health alert started; ``labelled`` adds the title."""
+    for step, title in alerts:
+        note = dict(annotation=dict(text=f"⚠ {title}", font=dict(color=COLORS["fake"], size=16 if big else 11)),
+                    annotation_position="top left") if labelled else {}
+        fig.add_vline(x=step, line=dict(color=COLORS["fake"], dash="dash", width=2 if big else 1.5), **note)
+    return fig
+
+
+def training_figures(rows: Rows, smoothing: float = 0.6, *, big: bool = False,
+                     alerts: Iterable[tuple[int, str]] = ()) -> list[go.Figure]:
+    """The Monitor page's curves, chosen by which columns the run logs, with health alerts marked."""
     wgan = has_column(rows, "wasserstein") or has_column(rows, "gp")
     figs = [loss_figure(rows, smoothing, big=big), d_output_figure(rows, smoothing, wasserstein=wgan, big=big)]
     figs.append(penalty_figure(rows, smoothing, big=big) if wgan else accuracy_figure(rows, smoothing, big=big))
+    if has_column(rows, "g_grad_norm"):
+        figs.append(grad_norm_figure(rows, smoothing, big=big))
+    alerts = list(alerts)
+    for i, fig in enumerate(figs):  # the small figures get the lines only: their titles stay readable
+        mark_alerts(fig, alerts, big=big, labelled=i == 0)
     return figs
+
+
+def score_histogram_figure(real: Sequence[float], fake: Sequence[float], overlap: float, *,
+                           critic: bool = False, big: bool = False) -> go.Figure:
+    """D's scores on real and on generated images, overlaid on common bins."""
+    what = "critic score" if critic else "D's logit (> 0: called real)"
+    fig = go.Figure()
+    for name, values, color in (("real images", real, COLORS["real"]), ("generated", fake, COLORS["fake"])):
+        fig.add_trace(go.Histogram(x=list(values), name=name, marker_color=color, opacity=0.55, nbinsx=40,
+                                   histnorm="probability"))
+    fig.update_layout(barmode="overlay")
+    _layout(fig, f"How D scores real and generated images (overlap {overlap:.0%})", what, "share", big=big)
+    if not critic:
+        fig.add_vline(x=0, line=dict(color="#888", dash="dot"))
+    fig.update_layout(hovermode="closest")
+    return fig
 
 
 def eval_figure(rows: Rows, columns: Sequence[str] = EVAL_COLUMNS, *, big: bool = False) -> go.Figure:

@@ -143,6 +143,7 @@ class Run:
     status_path = property(lambda self: self.dir / "status.json")
     metrics_path = property(lambda self: self.dir / "metrics.csv")
     eval_path = property(lambda self: self.dir / "eval.csv")
+    health_path = property(lambda self: self.dir / "health.json")  # the trainer's diagnoses (health.py)
     samples_dir = property(lambda self: self.dir / "samples")
     generator_path = property(lambda self: self.dir / "generator.keras")
     checkpoint_path = property(lambda self: self.dir / "checkpoint.npz")

@@ -27,6 +27,9 @@ from gandash.runs import (Run, RowWriter, atomic_write_bytes, replace_durably, t
                           truncate_rows)
 
 
+HEALTH_EVERY_ROWS = 10  # diagnose the run's health every this many metrics rows (and after each evaluation)
+
+
 class Diverged(RuntimeError):
     pass
 
@@ -160,6 +163,7 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
     class RunDirectoryCallback(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.writer = RowWriter(run.metrics_path, columns)
+            self.rows = run.metrics()  # the whole history, for the health diagnoses
             self.t0 = time.perf_counter()
             self.t_last = self.t0
             self.last_step = step0
@@ -209,6 +213,7 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
             row.update({k: float(logs[k]) for k in model.metric_names if k in logs})
             row["sample_spread"] = self.spread
             self.writer.write(row)
+            self.rows.append(row)
             if on_row:
                 on_row(row)
             bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(row.get(k, 0.0))]
@@ -242,10 +247,20 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
                 if cfg.eval_seconds:
                     self.next_eval_wall = (self.wall() // cfg.eval_seconds + 1) * cfg.eval_seconds
                 status.update(phase="")
+            if outcome or by_steps or by_time or len(self.rows) % HEALTH_EVERY_ROWS == 0:
+                self.check_health(step)
             status.update(step=step, epoch=row["epoch"], images_per_sec=ips, wall_time=row["wall_time"])
             if outcome:
                 self.outcome = outcome
                 self.model.stop_training = True
+
+        def check_health(self, step: int) -> None:
+            from gandash import health
+
+            try:
+                health.check(run, cfg, self.rows, step)
+            except OSError as e:  # the diagnosis is advice: never stop training for it
+                print(f"warning: could not write health.json: {e}", flush=True)
 
         def on_train_end(self, logs=None):
             self.writer.close()

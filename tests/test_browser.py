@@ -121,3 +121,40 @@ def test_a_study_of_two_presets_and_two_seeds_gives_a_leaderboard(tmp_path):
         page.locator("[data-testid='stPlotlyChart'] .scatterlayer .trace").first.wait_for(state="attached")
         assert page.get_by_text("step 20 at", exact=False).count() == 2  # one grid per variant
     assert len(list(runs_dir.glob("*-cgan-*"))) == 2 and len(list(runs_dir.glob("*-mlp-*"))) == 2
+
+
+def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_path):
+    from playwright.sync_api import expect
+
+    from gandash import launcher
+    from gandash.config import make_config
+    from gandash.runs import RunStore
+    from gandash.train import train
+
+    shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")
+    runs_dir = tmp_path / "runs"
+    store = RunStore(runs_dir)
+    sick = store.create(make_config("fast", {"architecture": "dcgan", "g_lr": 2e-5, "d_lr": 1e-3, "lr_end": 1.0,
+                                             "augment": 0.0, "steps": 800, "name": "D at 50x G's rate"}))
+    assert train(sick, install_signal_handlers=False) == "finished"  # D wins: health.json has the alert
+    with serve(runs_dir, tmp_path / "streamlit.log") as url, browser_page() as page:
+        goto(page, url)
+        expect(page.get_by_text("⚠ the discriminator is winning")).to_be_visible()
+        goto(page, url, "monitor", run=sick.id)
+        expect(page.get_by_text("The discriminator is winning").first).to_be_visible()
+        expect(page.get_by_text("Slow the discriminator down")).to_be_visible()
+        page.locator(".js-plotly-plot .shapelayer path").first.wait_for(state="attached")  # the marker line
+        shoot(page, shots / "health_alert.png")
+        page.get_by_role("button", name="Duplicate with this change").first.click()
+        page.wait_for_url(re.compile(r"/train"))
+        settle(page)
+        expect(page.get_by_text(re.compile(r"Settings copied from run .* with one change"))).to_be_visible()
+        page.get_by_text("Optimisation", exact=True).click()
+        settle(page, 0.3)
+        assert float(page.get_by_label("d_lr", exact=True).input_value()) == 0.00025
+        assert float(page.get_by_label("g_lr", exact=True).input_value()) == 2e-05
+        page.get_by_role("button", name="Start training").click()
+        page.wait_for_url(re.compile(r"/monitor\?run=[a-z0-9-]+"), timeout=60_000)
+        fixed = store.get(page.url.split("run=")[1])
+        assert fixed.id != sick.id and fixed.config().d_lr == 0.00025 and fixed.config().g_lr == 2e-05
+        launcher.stop(fixed, wait=60)

@@ -426,7 +426,8 @@ def test_explore_unconditional(trained):
     store, ids = trained
     at = app("explore", store.root, run=ids["dcgan"])
     assert not at.exception and not at.error
-    assert [t.label for t in at.tabs] == ["Samples", "Interpolation", "Per digit", "Latent walk"]
+    assert [t.label for t in at.tabs] == ["Samples", "Interpolation", "Per digit", "Latent walk",
+                                         "Discriminator's view", "Real or generated?"]
     n_images = len(at.get("image"))
     at.slider(key="ip_steps").set_value(5).run()
     at.radio(key="ip_method").set_value("lerp").run()

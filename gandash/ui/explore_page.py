@@ -1,4 +1,5 @@
-"""Explore one checkpoint: samples, latent interpolation, per-digit grids, class morphing, walks."""
+"""Explore one checkpoint: samples, latent interpolation, per-digit grids, class morphing, walks, the
+discriminator's view and the real-or-generated game."""
 from __future__ import annotations
 
 import secrets
@@ -11,9 +12,10 @@ from gandash.config import RunConfig
 from gandash.images import gif_bytes, png_bytes, to_grid_image
 from gandash.runs import Run, RunError
 from gandash.sampling import SamplingError, generate, interpolate, latents, sample
-from gandash.ui import common, quality
+from gandash.ui import common, discriminator_panel, quality
 
 N_CANDIDATES = 16
+DISCRIMINATOR_TAB, GAME_TAB = "Discriminator's view", "Real or generated?"
 
 
 def render() -> None:
@@ -47,7 +49,9 @@ def render() -> None:
     st.caption(f"{cfg.architecture} on {cfg.dataset}, latent {cfg.latent_dim}-d {cfg.latent_dist}. "
                f"Generator of the latest checkpoint (the run is at step {step:,}); "
                "a newer checkpoint is picked up automatically.")
-    tabs = st.tabs(["Samples", "Interpolation", "Per digit", "Latent walk"])
+    # The discriminator's tabs load D and score a thousand images: they run only while open.
+    tabs = st.tabs(["Samples", "Interpolation", "Per digit", "Latent walk", DISCRIMINATOR_TAB, GAME_TAB],
+                   key="ex_tab", on_change="rerun")
     with tabs[0]:
         samples_tab(gen, cfg, run)
     with tabs[1]:
@@ -56,6 +60,12 @@ def render() -> None:
         digits_tab(gen, cfg, run)
     with tabs[3]:
         walk_tab(gen, cfg)
+    with tabs[4]:
+        if tabs[4].open:
+            discriminator_panel.view_section(run, cfg, gen, key="ex_dv")
+    with tabs[5]:
+        if tabs[5].open:
+            discriminator_panel.game(run, cfg, gen)
 
 
 def _seed_box(label: str, key: str) -> int:

@@ -1,12 +1,14 @@
-"""Monitor one run: live curves, the latest fixed-noise grid, a time-lapse and GIF, the log."""
+"""Monitor one run: health alerts, live curves, the latest fixed-noise grid, a time-lapse and GIF, the log,
+and the discriminator's view."""
 from __future__ import annotations
 
 import streamlit as st
 
-from gandash import launcher, plots
+from gandash import health, launcher, plots
 from gandash.images import gif_bytes, png_bytes
 from gandash.runs import ACTIVE_STATES, Run, RunError, describe_trainer
-from gandash.ui import common, quality
+from gandash.sampling import SamplingError
+from gandash.ui import alerts, common, discriminator_panel, quality
 from gandash.ui.nav import go
 
 MAX_GIF_FRAMES = 120
@@ -38,13 +40,31 @@ def render() -> None:
     if not common.presenting():
         top[1].slider("Curve smoothing", 0.0, 0.95, 0.6, 0.05, key="smoothing",
                       help="Exponential moving average; the raw curve stays faint underneath.")
-    live(run, batch_size=cfg.batch_size if cfg else 1, max_seconds=cfg.max_seconds if cfg else 0.0)
+    live(run, batch_size=cfg.batch_size if cfg else 1, max_seconds=cfg.max_seconds if cfg else 0.0, cfg=cfg)
     if cfg is not None:
         st.subheader("Quality")
         quality.eval_panel(run, cfg.dataset)
+        discriminator_view(run, cfg)
     if cfg is not None and not common.presenting():
         with st.expander("Settings of this run"):
             st.json(cfg.to_dict(), expanded=True)
+
+
+def discriminator_view(run: Run, cfg) -> None:
+    """The discriminator's view of the latest checkpoint, computed when asked for (it takes seconds)."""
+    if not (run.checkpoint_path.exists() and run.generator_path.exists()):
+        return
+    st.subheader("The discriminator's view")
+    if not st.toggle("Score the latest checkpoint with its discriminator", key=f"mon_dv_{run.id}",
+                     help="Histograms of D's scores on real and generated images, the images it finds most "
+                          "real and most fake, and where it looks."):
+        return
+    try:
+        gen = common.load_generator(run)
+    except (SamplingError, OSError) as e:
+        st.error(f"The generator of run {run.id} cannot be loaded: {e}")
+        return
+    discriminator_panel.view_section(run, cfg, gen, key="mon_dv")
 
 
 def _train_page():
@@ -80,7 +100,7 @@ def _do(action) -> None:
     st.rerun()
 
 
-def live(run: Run, batch_size: int, max_seconds: float = 0.0) -> None:
+def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
     """The part that refreshes itself every couple of seconds while the run trains."""
     active = run.status().get("state") in ACTIVE_STATES
     n_eval = len(run.eval_rows())
@@ -91,10 +111,12 @@ def live(run: Run, batch_size: int, max_seconds: float = 0.0) -> None:
         if active and (status.get("state") not in ACTIVE_STATES or len(run.eval_rows()) != n_eval):
             st.rerun()  # it ended or has new quality metrics: redraw the whole page once
         progress_row(status, batch_size, max_seconds)
+        found = health.read(run, status)
+        alerts.panel(run, found, cfg)
         rows = plots.thin(run.metrics())
         big = common.presenting()
         smoothing = float(st.session_state.get("smoothing", 0.6))
-        figs = plots.training_figures(rows, smoothing, big=big)
+        figs = plots.training_figures(rows, smoothing, big=big, alerts=[(a.step, a.title) for a in found])
         steps = run.sample_steps()
         left, right = st.columns([2, 3] if big else [1, 2])
         with left:
@@ -102,9 +124,9 @@ def live(run: Run, batch_size: int, max_seconds: float = 0.0) -> None:
             img = common.read_png(run.sample_path(steps[-1])) if steps else None
             common.show_image(img, caption=f"step {steps[-1]:,}" if steps else None)
         common.chart(figs[0], "fig_loss", right)
-        cols = st.columns(2)
-        common.chart(figs[1], "fig_dout", cols[0])
-        common.chart(figs[2], "fig_acc", cols[1])
+        cols = st.columns(len(figs) - 1)
+        for fig, key, col in zip(figs[1:], ("fig_dout", "fig_acc", "fig_grad"), cols):
+            common.chart(fig, key, col)
         if not common.presenting():
             with st.expander("Trainer log (last lines)"):
                 st.code(run.log_tail(30) or "(empty)", language=None)

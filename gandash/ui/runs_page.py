@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gandash import launcher
+from gandash import health, launcher
 from gandash.config import RunConfig, make_config
 from gandash.run_queue import MAX_SLOTS, RunQueue
 from gandash.runs import ACTIVE_STATES, Run, RunError
-from gandash.ui import common
+from gandash.ui import alerts, common
 from gandash.ui.nav import go
 from gandash.ui.runs_table import runs_table
 
@@ -138,7 +138,7 @@ def run_row(run: Run) -> None:
                 st.caption("no samples yet")
         with info:
             title = (cfg.name if cfg and cfg.name else run.id)
-            st.markdown(f"**{common.plain(title)}** {common.state_badge(status)}")
+            st.markdown(f"**{common.plain(title)}** {common.state_badge(status)} {alerts.badge(health.read(run, status))}")
             if cfg:
                 ident = f" · `{run.id}`" if cfg.name else ""
                 device = f" · {status['device']}" if status.get("device") else ""

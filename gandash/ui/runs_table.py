@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from gandash import launcher
+from gandash import health, launcher
 from gandash.runs import ACTIVE_STATES, Run, RunError
 from gandash.ui import common
 from gandash.ui.nav import page
@@ -26,7 +26,9 @@ def row_of(run: Run) -> dict[str, Any]:
     if state == "queued" and status.get("queue_position"):
         state = f"queued #{status['queue_position']}"
     ips = status.get("images_per_sec")
-    return {"state": state, "study": study or "", "name": name, "architecture": arch,
+    alerts = health.read(run, status)
+    return {"state": state, "health": "⚠ " + ", ".join(a.title.lower() for a in alerts) if alerts else "ok",
+            "study": study or "", "name": name, "architecture": arch,
             "steps": int(status.get("step") or 0),
             "images/s": float(ips) if isinstance(ips, (int, float)) and math.isfinite(ips) else None,
             "FD": last.get("fd"), "confidence": last.get("confidence"),

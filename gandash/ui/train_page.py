@@ -156,13 +156,22 @@ def _init_form() -> None:
     if source:
         try:
             run = common.store().get(source)
-            load_values(run.config().to_dict())
-            st.session_state.update(train_preset=CUSTOM, f_name=f"{run.config().name or run.id} (copy)"[:100],
+            cfg = run.config()
+            change = st.session_state.pop("train_change", None)  # (label, {setting: value}) from a health alert
+            load_values({**cfg.to_dict(), **(change[1] if change else {})})
+            suffix = f" ({change[0].lower()})" if change else " (copy)"
+            st.session_state.update(train_preset=CUSTOM, f_name=f"{cfg.name or run.id}{suffix}"[:100],
                                     f_study="")  # a copy is a run of its own, outside the study
-            if run.config().dataset == "custom":
+            if cfg.dataset == "custom":
                 st.session_state.update(upload_ok=True, upload_summary=f"the dataset of run {run.id}",
                                         upload_preview=None)
-            st.info(f"Settings copied from run {run.id}: change what you like, then start.")
+            if change:
+                from gandash.ui.alerts import change_text
+
+                st.info(f"Settings copied from run {run.id}, with one change: {change_text(cfg, change[1])}. "
+                        "Check them, then start.", icon=":material/healing:")
+            else:
+                st.info(f"Settings copied from run {run.id}: change what you like, then start.")
         except RunError as e:
             st.error(f"Cannot copy that run's settings: {e}")
     if "f_architecture" not in st.session_state:

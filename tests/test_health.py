@@ -1,0 +1,152 @@
+"""Health diagnoses: synthetic metric series trigger each alert, healthy ones none; remedies and health.json."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from gandash import health
+from gandash.config import make_config
+from gandash.runs import RunStore
+
+STEPS = np.arange(10, 3001, 10)
+EVAL_STEPS = np.arange(300, 3001, 300)
+
+
+def healthy_rows(seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in STEPS:
+        rows.append({"step": float(s), "d_loss": 1.1 + 0.1 * rng.standard_normal(),
+                     "g_loss": 1.3 + 0.15 * rng.standard_normal(),
+                     "d_acc_fake": float(np.clip(0.8 + 0.05 * rng.standard_normal(), 0, 1)),
+                     "g_grad_norm": 2.0 * math.exp(0.2 * rng.standard_normal()),
+                     "sample_spread": 0.01 if s < 100 else 0.25 + 0.01 * rng.standard_normal()})
+    return rows
+
+
+def healthy_evals():
+    out = []
+    for i, s in enumerate(EVAL_STEPS):
+        row = {"step": float(s), "fd": 100.0 * 0.8 ** i, "confidence": 0.5 + 0.04 * i, "digit_entropy": 0.99,
+               "recall": 0.2 + 0.03 * i, "precision": 0.8}
+        row.update({f"hist_{k}": 0.1 for k in range(10)})
+        out.append(row)
+    return out
+
+
+def kinds(rows, evals, cfg=None):
+    return [a.kind for a in health.diagnose(rows, evals, cfg or make_config("fast"))]
+
+
+def set_from(rows, start, key, fn):
+    for r in rows:
+        if r["step"] >= start:
+            r[key] = fn(r["step"])
+    return rows
+
+
+def test_healthy_series_raise_no_alert():
+    for seed in range(5):
+        assert kinds(healthy_rows(seed), healthy_evals()) == []
+        assert kinds(healthy_rows(seed), healthy_evals(), make_config("wgan-gp")) == []
+
+
+def test_the_discriminator_winning_while_g_loss_climbs():
+    rows = set_from(healthy_rows(), 1000, "d_acc_fake", lambda s: 0.997)
+    rows = set_from(rows, 1000, "g_loss", lambda s: 1.3 + (s - 1000) / 300)
+    alerts = health.diagnose(rows, healthy_evals(), make_config("fast"))
+    assert [a.kind for a in alerts] == ["discriminator_wins"]
+    assert alerts[0].step == 1000 and alerts[0].ongoing
+    assert "99.7%" in alerts[0].message
+    # D far ahead for a moment only, or while G's loss stays put, is not an alert
+    brief = set_from(healthy_rows(), 1000, "d_acc_fake", lambda s: 0.997 if s < 1200 else 0.8)
+    assert kinds(set_from(brief, 1000, "g_loss", lambda s: 1.3 + (s - 1000) / 100), []) == []
+    assert kinds(set_from(healthy_rows(), 1000, "d_acc_fake", lambda s: 0.997), []) == []
+
+
+def test_a_vanishing_generator_gradient():
+    rows = set_from(healthy_rows(), 1500, "g_grad_norm", lambda s: 0.004)
+    alerts = health.diagnose(rows, [], make_config("fast"))
+    assert [a.kind for a in alerts] == ["vanishing_gradient"] and alerts[0].step == 1500
+    assert kinds(set_from(healthy_rows(), 1500, "g_grad_norm", lambda s: 0.5), []) == []  # smaller, not gone
+
+
+def test_losses_swinging_with_growing_amplitude():
+    rows = set_from(healthy_rows(), 1000, "g_loss", lambda s: 1.3 + 0.1 * 1.004 ** (s - 1000) * math.sin(s / 15))
+    alerts = health.diagnose(rows, [], make_config("fast"))
+    assert [a.kind for a in alerts] == ["oscillation"] and alerts[0].step >= 1000
+    steady = set_from(healthy_rows(), 1000, "g_loss", lambda s: 1.3 + 0.3 * math.sin(s / 15))  # wide, not growing
+    assert kinds(steady, []) == []
+
+
+@pytest.mark.parametrize("change", ["top_share", "entropy", "recall", "spread"])
+def test_each_sign_of_mode_collapse(change):
+    rows, evals = healthy_rows(), healthy_evals()
+    late = [e for e in evals if e["step"] >= 1500]
+    if change == "top_share":
+        for e in late:
+            e.update({f"hist_{k}": 0.5 / 9 for k in range(10)}, hist_7=0.5)
+    elif change == "entropy":
+        for e in late:
+            e["digit_entropy"] = 0.75
+    elif change == "recall":
+        for e in evals:
+            e["recall"] = 0.45 if e["step"] < 1500 else 0.15
+    else:
+        set_from(rows, 1500, "sample_spread", lambda s: 0.03)
+    alerts = health.diagnose(rows, evals, make_config("fast"))
+    assert [a.kind for a in alerts] == ["mode_collapse"]
+    assert alerts[0].step == 1500 and alerts[0].ongoing
+    if change == "top_share":
+        assert "(7) made up 50%" in alerts[0].message
+
+
+def test_collapse_is_not_judged_before_the_digits_are_readable():
+    evals = healthy_evals()
+    for e in evals:
+        e.update(confidence=0.1, precision=0.1, hist_3=0.9)  # junk: unreadable, unrealistic, all "3"
+    assert kinds(healthy_rows(), evals) == []
+
+
+def test_no_progress_only_while_fd_is_still_poor():
+    evals = healthy_evals()
+    for e in evals:
+        e["fd"] = max(90.0, e["fd"])  # flat at 90 from step 900
+    alerts = health.diagnose(healthy_rows(), evals, make_config("fast"))
+    assert [a.kind for a in alerts] == ["no_progress"]
+    for e in evals:
+        e["fd"] = max(4.0, 100.0 * 0.5 ** (e["step"] / 300))  # converged at a good FD: fine
+    assert kinds(healthy_rows(), evals) == []
+
+
+def test_remedies_change_real_settings_and_give_valid_configs():
+    cfg = make_config("fast")
+    fixes = health.remedies("discriminator_wins", cfg)
+    labels = [r.label for r in fixes]
+    assert "Slow the discriminator down" in labels
+    assert "One-sided label smoothing" not in labels  # fast already aims at 0.9
+    assert fixes[0].changes == {"d_lr": pytest.approx(cfg.d_lr / 4)}
+    for kind in health.KINDS:
+        for preset in ("fast", "wgan-gp", "mlp-classic"):
+            base = make_config(preset)
+            for r in health.remedies(kind, base):
+                assert r.changes and all(getattr(base, k) != v for k, v in r.changes.items())
+                health.validate(dataclasses.replace(base, **r.changes))
+    assert all("real_label" not in r.changes for r in health.remedies("vanishing_gradient", make_config("wgan-gp")))
+
+
+def test_health_json_round_trip_and_divergence_from_the_status(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(make_config("fast"))
+    assert health.read(run) == []
+    rows = set_from(healthy_rows(), 1500, "g_grad_norm", lambda s: 0.004)
+    written = health.check(run, run.config(), rows, 3000)
+    assert health.read(run) == written and written[0].remedies
+    run.write_status(state="diverged", error="d_loss became NaN/inf at step 3000", step=3000)
+    alerts = health.read(run)
+    assert [a.kind for a in alerts] == ["vanishing_gradient", "divergence"]
+    assert "NaN" in alerts[1].message and alerts[1].remedies
+    assert "vanished (from step 1,500)" in health.summary(alerts)
+    run.health_path.write_text("{not json")
+    assert [a.kind for a in health.read(run)] == ["divergence"]  # damaged file: nothing lost but it
