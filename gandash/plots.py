@@ -176,7 +176,7 @@ def grad_norm_figure(rows: Rows, smoothing: float = 0.6, *, big: bool = False) -
     """The size of each network's gradient, on a log scale (a collapse to near 0 is a vanished gradient)."""
     fig = curves_figure(rows, ["g_grad_norm", "d_grad_norm"], "Gradient norms", smoothing=smoothing,
                         y_title="global L2 norm", big=big)
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1)  # a label per power of ten
     return fig
 
 

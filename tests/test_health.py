@@ -70,6 +70,8 @@ def test_a_vanishing_generator_gradient():
     alerts = health.diagnose(rows, [], make_config("fast"))
     assert [a.kind for a in alerts] == ["vanishing_gradient"] and alerts[0].step == 1500
     assert kinds(set_from(healthy_rows(), 1500, "g_grad_norm", lambda s: 0.5), []) == []  # smaller, not gone
+    early = health.diagnose(set_from(healthy_rows(), 50, "g_grad_norm", lambda s: 0.004), [], make_config("fast"))
+    assert [(a.kind, a.step) for a in early] == [("vanishing_gradient", 300)]  # gone early: judged after warm-up
 
 
 def test_losses_swinging_with_growing_amplitude():

@@ -124,7 +124,7 @@ def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
             img = common.read_png(run.sample_path(steps[-1])) if steps else None
             common.show_image(img, caption=f"step {steps[-1]:,}" if steps else None)
         common.chart(figs[0], "fig_loss", right)
-        cols = st.columns(len(figs) - 1)
+        cols = st.columns(2) + (st.columns(2) if len(figs) > 3 else [])  # two small charts per row
         for fig, key, col in zip(figs[1:], ("fig_dout", "fig_acc", "fig_grad"), cols):
             common.chart(fig, key, col)
         if not common.presenting():
