@@ -20,17 +20,16 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import gandash  # noqa: E402,F401  (before TensorFlow: it sets gandash's oneDNN default)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.python.framework import ops  # noqa: E402
 from tensorflow.python.profiler.internal import flops_registry  # noqa: E402,F401  (registers the FLOP rules)
 
+import gandash  # noqa: E402,F401  (before TensorFlow: it sets gandash's oneDNN default)
 from gandash.algorithms import build_gan  # noqa: E402
 from gandash.config import ARCHITECTURES, make_config  # noqa: E402
 from gandash.data import without_autotune  # noqa: E402
 from gandash.distribute import onednn_enabled  # noqa: E402
-
 
 # The plain networks at the fast preset's sizes, batch 64 (as first measured), without its latent code
 # and augmentation.
@@ -86,7 +85,8 @@ def timed_blocks(model, cfg, steps: int, repeats: int = 5) -> list[tuple[float, 
     x = rng.uniform(-1, 1, (cfg.batch_size, cfg.image_size, cfg.image_size, 1)).astype("float32")
     y = rng.integers(0, 10, (cfg.batch_size,)).astype("int32")
     data = without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2))
-    model.fit(data, steps_per_epoch=max(50, cfg.steps_per_execution * 2), epochs=1, shuffle=False, verbose=0)  # trace, warm up
+    # trace, warm up
+    model.fit(data, steps_per_epoch=max(50, cfg.steps_per_execution * 2), epochs=1, shuffle=False, verbose=0)
     blocks = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -17,7 +17,6 @@ from gandash.data import scale
 from gandash.models import build_networks
 from gandash.optimizers import make_optimizer
 
-
 AUGMENT_DEGREES = 20.0  # largest turn of an augmented image
 AUGMENT_SHIFT = 1 / 14  # largest shift, as a share of the image side (2 px at 28×28)
 

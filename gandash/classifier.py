@@ -5,7 +5,7 @@ Caching, locking and background training of it live in :mod:`gandash.evaluator`.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 FEATURES_LAYER = "features"  # the penultimate layer: features for Fréchet distance and precision/recall
 DEFAULT_EPOCHS = {"mnist": 4.0, "fashion_mnist": 6.0}  # Fashion-MNIST needs longer for 90%
@@ -65,7 +65,7 @@ def train_classifier(dataset: str, epochs: float | None = None, max_examples: in
         idx = order[:chunk * BATCH_SIZE]
         model.fit(batches((x[idx, ..., None].astype("float32"), y[idx]), BATCH_SIZE), epochs=1,
                   shuffle=False, verbose=0,
-                  callbacks=[_batch_progress(lambda b: report(
+                  callbacks=[_batch_progress(lambda b, done=done: report(
                       (done + b) / total, f"epoch {(done + b) / steps_per_epoch:.1f} of {epochs:g}"))])
         done += chunk
     report(1.0, "measuring test accuracy")

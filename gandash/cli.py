@@ -246,7 +246,6 @@ def cmd_queue(args, store: RunStore) -> int:
 
 
 def cmd_study(args, store: RunStore) -> int:
-    import math
 
     from gandash import study as S
 

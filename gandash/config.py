@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 ARCHITECTURES = ("mlp", "dcgan", "cgan", "acgan", "wgan-gp")
 CONDITIONAL_ONLY = ("cgan", "acgan")

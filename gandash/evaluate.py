@@ -26,11 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from gandash.evaluator import (DATASETS, EVALUATOR_DIRNAME, FEATURES_LAYER, EvalError, Progress,
-                               check_dataset, ensure_evaluator, evaluator_status, read_info,
-                               start_evaluator_training, write_info)
+from gandash.evaluator import (
+    DATASETS,
+    EVALUATOR_DIRNAME,
+    FEATURES_LAYER,
+    EvalError,
+    Progress,
+    check_dataset,
+    ensure_evaluator,
+    evaluator_status,
+    read_info,
+    start_evaluator_training,
+    write_info,
+)
 from gandash.metrics import PR_K, feature_stats, frechet_distance, label_metrics, precision_recall
-from gandash.runs import Run, RowWriter
+from gandash.runs import RowWriter, Run
 
 __all__ = ["EVALUATOR_DIRNAME", "EVAL_COLUMNS", "EvalError", "evaluator_status", "ensure_evaluator",
            "start_evaluator_training", "classify", "features", "compute_metrics", "reference_metrics",
@@ -45,7 +55,7 @@ EVAL_COLUMNS = ["step", "n", *SCALAR_KEYS, *(f"hist_{k}" for k in range(10)),
                 "cond_acc", *(f"cond_acc_{k}" for k in range(10)), "seconds", "time"]
 
 _heads: dict[int, tuple[Any, Any]] = {}  # id(evaluator) -> (evaluator, its probs+features model)
-_real: dict[tuple[str, str], "_RealSet"] = {}  # (dataset, evaluator sha256) -> test-split features
+_real: dict[tuple[str, str], _RealSet] = {}  # (dataset, evaluator sha256) -> test-split features
 _started: set[tuple[str, str]] = set()  # background trainings started by this trainer process
 
 

@@ -20,8 +20,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from gandash import locks
 from gandash.classifier import DEFAULT_EPOCHS, FEATURES_LAYER, train_classifier

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class Alert:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Alert":
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
         remedies = tuple(Remedy(**r) for r in d.get("remedies", ()))
         return cls(d["kind"], d["message"], int(d["step"]), int(d["last_step"]), bool(d["ongoing"]), remedies)
 

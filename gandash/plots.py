@@ -7,7 +7,7 @@ so a figure can always be drawn, if only with a note that there is nothing yet.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gandash import locks
 from gandash.runs import RUN_ID_RE, Run, RunError, atomic_write_json, read_json, trainer_record

@@ -31,9 +31,10 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from gandash import locks
 from gandash.config import ConfigError, RunConfig, config_from_dict

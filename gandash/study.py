@@ -270,7 +270,8 @@ def best_by_column(rows: list[dict[str, Any]]) -> dict[str, str | None]:
 
 
 def verdict(rows: list[dict[str, Any]]) -> str:
-    """One sentence from the table, e.g. 'acgan reached confidence 0.8 first (1 min 40 s); fast has the best FD (9.8)'."""
+    """One sentence from the table, e.g. 'acgan reached confidence 0.8 first (1 min 40 s); fast has the best
+    FD (9.8)'."""
     parts = []
     first = best(rows, "time_to_conf")
     if first:

@@ -16,16 +16,14 @@ import socket
 import threading
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from gandash.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
 from gandash.locks import Lock
 from gandash.run_queue import RunQueue, queue_of
-from gandash.runs import (Run, RowWriter, atomic_write_bytes, replace_durably, temp_path, trainer_record,
-                          truncate_rows)
-
+from gandash.runs import RowWriter, Run, atomic_write_bytes, replace_durably, temp_path, trainer_record, truncate_rows
 
 HEALTH_EVERY_ROWS = 10  # diagnose the run's health every this many metrics rows (and after each evaluation)
 
@@ -151,10 +149,9 @@ def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wa
                    clock: StartupClock | None = None):
     import keras
 
-    from gandash.images import to_grid_image, png_bytes
-    from gandash.sampling import fixed_grid_inputs, generate, grid_columns
-
+    from gandash.images import png_bytes, to_grid_image
     from gandash.metrics import spread
+    from gandash.sampling import fixed_grid_inputs, generate, grid_columns
 
     columns = ["step", "epoch", "wall_time", "time", "images_per_sec", *model.metric_names, "sample_spread"]
     grid_z, grid_labels = fixed_grid_inputs(cfg)

@@ -56,3 +56,21 @@ def stand_in_trainer():
     for proc in procs:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    """launcher.start/stop/resume recorded instead of starting processes."""
+    from gandash import launcher
+
+    calls = []
+
+    def start(store, cfg):
+        run = store.create(cfg)
+        calls.append(("start", run.id, cfg))
+        return run
+
+    monkeypatch.setattr(launcher, "start", start)
+    monkeypatch.setattr(launcher, "stop", lambda run, wait=0.0: calls.append(("stop", run.id)) or "running")
+    monkeypatch.setattr(launcher, "resume", lambda run: calls.append(("resume", run.id)) or 1)
+    return calls

@@ -4,8 +4,16 @@ import json
 
 import pytest
 
-from gandash.config import (PRESETS, UNLABELLED_NOTE, ConfigError, RunConfig, config_from_dict, fit_to_labels,
-                            make_config, parse_value)
+from gandash.config import (
+    PRESETS,
+    UNLABELLED_NOTE,
+    ConfigError,
+    RunConfig,
+    config_from_dict,
+    fit_to_labels,
+    make_config,
+    parse_value,
+)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

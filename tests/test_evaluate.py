@@ -228,7 +228,8 @@ def gandash(*args, env_extra=None, check=True):
 @pytest.fixture(scope="module")
 def fixture_run(evaluator_root):
     """A 2-step DCGAN run in the runs root that holds the evaluator."""
-    out = gandash("--runs-dir", str(evaluator_root), "train", "--set", "architecture=dcgan", "--set", "steps=2", "--set", "batch_size=16",
+    out = gandash("--runs-dir", str(evaluator_root), "train", "--set", "architecture=dcgan", "--set", "steps=2",
+                  "--set", "batch_size=16",
                   "--set", "log_every=1", "--set", "checkpoint_every=1", "--set", "sample_every=1",
                   "--set", "width=0.25")
     from gandash.runs import RunStore
@@ -252,6 +253,7 @@ def test_eval_command_prints_and_appends(fixture_run, evaluator_root):
 def test_a_latent_code_model_is_scored_as_unconditional(evaluator_root):
     """InfoGAN codes are not digits: no per-digit accuracy, but every code is drawn."""
     from conftest import tiny
+
     from gandash.evaluate import evaluate_generator
     from gandash.models import build_networks
     from gandash.sampling import sample

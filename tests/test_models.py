@@ -1,8 +1,8 @@
 """Every architecture builds with the right shapes; saved generators load in safe mode."""
 import numpy as np
 import pytest
-
 from conftest import tiny
+
 from gandash.config import ARCHITECTURES
 from gandash.models import build_networks
 

@@ -151,7 +151,8 @@ def test_killing_the_process_that_queued_runs_stops_nothing(tmp_path):
                "from gandash.runs import RunStore\n"
                f"store = RunStore({str(tmp_path)!r})\n"
                "for seed in (0, 1):\n"
-               f"    print(launcher.start(store, make_config('fast', {{**{overrides!r}, 'seed': seed}})).id, flush=True)\n"
+               f"    cfg = make_config('fast', {{**{overrides!r}, 'seed': seed}})\n"
+               "    print(launcher.start(store, cfg).id, flush=True)\n"
                "time.sleep(600)\n")
     dashboard = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
                                  env={**os.environ, "GANDASH_RUNS_DIR": str(tmp_path)}, start_new_session=True)

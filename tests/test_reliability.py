@@ -7,14 +7,14 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import tiny
+from PIL import Image
+from test_cli import TINY, cli, wait_for
+
 from gandash.data import DataError, load_custom
 from gandash.runs import RunStore, read_json
 from gandash.sampling import SamplingError, load_generator
 from gandash.train import load_checkpoint, train
-from test_cli import TINY, cli, wait_for
 
 
 @pytest.mark.slow
@@ -26,7 +26,7 @@ def test_kill_soak_20_random_kills(tmp_path):
     run = RunStore(tmp_path).get(out.stdout.strip())
     kills, last_pid = 0, None
     while kills < 20:
-        st = wait_for(run, lambda s: s["state"] != "queued" and s.get("pid") not in (None, last_pid))
+        st = wait_for(run, lambda s, last=last_pid: s["state"] != "queued" and s.get("pid") not in (None, last))
         if st["state"] != "running":
             break
         # anywhere: starting up, in a step, writing a sample grid or a checkpoint

@@ -7,7 +7,14 @@ import pytest
 
 from gandash.config import make_config
 from gandash.runs import (
-    Run, RunError, RowWriter, atomic_write_bytes, check_run_id, read_json, read_rows, truncate_rows,
+    RowWriter,
+    Run,
+    RunError,
+    atomic_write_bytes,
+    check_run_id,
+    read_json,
+    read_rows,
+    truncate_rows,
 )
 
 

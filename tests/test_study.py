@@ -6,7 +6,7 @@ import pytest
 
 from gandash import study as S
 from gandash.runs import RunStore
-from gandash.study import Budget, StudyError, Studies, leaderboard, to_csv, verdict
+from gandash.study import Budget, Studies, StudyError, leaderboard, to_csv, verdict
 from tests.test_cli import cli, wait_for
 
 

@@ -9,9 +9,9 @@ import pytest
 from gandash import study as S
 from gandash.config import make_config
 from gandash.images import png_bytes, to_grid_image
-from gandash.runs import RowWriter, atomic_write_json
 from gandash.report import study_html
-from tests.test_ui import COLUMNS, app, fake_launch, texts  # noqa: F401 - fake_launch is a fixture
+from gandash.runs import RowWriter, atomic_write_json
+from tests.test_ui import COLUMNS, app, texts
 
 
 def evaluated_run(store, study_id: str, preset: str, seed: int, quality: float):

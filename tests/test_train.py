@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import tiny
 from PIL import Image
 
-from conftest import tiny
 from gandash.config import ARCHITECTURES, OPTIMIZERS
 from gandash.train import load_checkpoint, train
 

@@ -82,24 +82,6 @@ def runs(store):
     return store, SimpleNamespace(ok=ok, failed=failed, broken=broken)
 
 
-@pytest.fixture
-def fake_launch(monkeypatch):
-    """launcher.start/stop/resume recorded instead of starting processes."""
-    from gandash import launcher
-
-    calls = []
-
-    def start(store, cfg):
-        run = store.create(cfg)
-        calls.append(("start", run.id, cfg))
-        return run
-
-    monkeypatch.setattr(launcher, "start", start)
-    monkeypatch.setattr(launcher, "stop", lambda run, wait=0.0: calls.append(("stop", run.id)) or "running")
-    monkeypatch.setattr(launcher, "resume", lambda run: calls.append(("resume", run.id)) or 1)
-    return calls
-
-
 # -- empty state ------------------------------------------------------------------------
 @pytest.mark.parametrize("page", ["runs", "train", "monitor", "explore", "compare", "studies"])
 def test_every_page_works_with_no_runs(page, store):
@@ -125,7 +107,7 @@ def test_runs_page_lists_states_errors_and_damaged_runs(runs):
     at = app("runs", store.root)
     assert not at.exception
     errors = texts(at, "error")
-    assert f"failed at step 20: ValueError: boom in the data pipeline" in errors
+    assert "failed at step 20: ValueError: boom in the data pipeline" in errors
     assert "config.json is missing or not valid JSON" in errors
     md = texts(at)
     assert "finished run" in md and "failed run" in md

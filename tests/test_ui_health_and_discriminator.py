@@ -2,14 +2,13 @@
 discriminator's tabs on Explore, driven by AppTest."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from gandash import health
 from gandash.runs import RunStore
 from gandash.train import train
 from tests.conftest import tiny
-from tests.test_health import healthy_evals, healthy_rows, set_from
+from tests.test_health import healthy_rows, set_from
 from tests.test_ui import app, texts, written_run
 
 

@@ -45,7 +45,8 @@ def evaluator_notice(dataset: str, key: str) -> bool:
     elif state == "failed":
         st.error(f"Training the evaluator for {dataset} failed: {status.get('error') or 'unknown error'}")
     if state in ("missing", "failed") and not common.presenting():
-        st.info(f"The evaluator classifier for {dataset} has not been trained yet (a few minutes on a laptop CPU, once per runs folder).")
+        st.info(f"The evaluator classifier for {dataset} has not been trained yet (a few minutes on a laptop CPU, "
+                "once per runs folder).")
         if st.button("Train the evaluator", key=f"train_eval_{key}", icon=":material/school:"):
             try:
                 pid = common.evaluator().start_evaluator_training(dataset, common.store().root)

@@ -138,7 +138,8 @@ def run_row(run: Run) -> None:
                 st.caption("no samples yet")
         with info:
             title = (cfg.name if cfg and cfg.name else run.id)
-            st.markdown(f"**{common.plain(title)}** {common.state_badge(status)} {alerts.badge(health.read(run, status))}")
+            badges = f"{common.state_badge(status)} {alerts.badge(health.read(run, status))}"
+            st.markdown(f"**{common.plain(title)}** {badges}")
             if cfg:
                 ident = f" · `{run.id}`" if cfg.name else ""
                 device = f" · {status['device']}" if status.get("device") else ""

@@ -157,7 +157,8 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> None:
 
     table = pd.DataFrame([{"variant": r["variant"], "runs": f"{r['done']}/{r['runs']} done",
                            "failed or diverged": r["failed"],
-                           **{title: S.cell(r, key) for key, title, _ in S.COLUMNS}} for r in rows]).set_index("variant")
+                           **{title: S.cell(r, key) for key, title, _ in S.COLUMNS}} for r in rows])
+    table = table.set_index("variant")
     table = table[[c for c in table.columns if not (table[c] == "–").all()]]  # e.g. per-digit acc for none
     titles = {key: title for key, title, _ in S.COLUMNS}
     best = {titles[key]: variant for key, variant in S.best_by_column(rows).items()}

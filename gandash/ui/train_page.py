@@ -16,7 +16,8 @@ from gandash.ui.nav import go
 DEFAULTS = RunConfig()
 GROUPS = {
     "Data and model": ("dataset", "image_size", "output_activation", "architecture", "conditional",
-                       "latent_code", "code_weight", "label_encoding", "projection", "latent_dim", "latent_dist", "width", "upsampling",
+                       "latent_code", "code_weight", "label_encoding", "projection", "latent_dim", "latent_dist",
+                       "width", "upsampling",
                        "batch_norm", "dropout", "leaky_slope", "spectral_norm"),
     "Optimisation": ("batch_size", "steps", "epochs", "max_seconds", "g_optimizer", "g_lr", "g_beta1",
                      "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue", "lr_end"),
