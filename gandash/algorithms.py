@@ -378,7 +378,8 @@ def build_gan(cfg) -> GAN:
     generator, discriminator = build_networks(cfg)
     model = ALGORITHMS[cfg.architecture](generator, discriminator, cfg)
     g_opt, d_opt = make_optimizer(cfg, "g"), make_optimizer(cfg, "d")
-    model.compile(g_opt, d_opt, steps_per_execution=cfg.steps_per_execution,
+    # compiled once, here: each compiled call runs a whole number of steps per logged interval
+    model.compile(g_opt, d_opt, steps_per_execution=math.gcd(cfg.steps_per_execution, cfg.log_every),
                   jit_compile=cfg.jit_compile)
     g_opt.build(generator.trainable_weights)
     d_opt.build(discriminator.trainable_weights)

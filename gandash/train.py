@@ -1,11 +1,11 @@
-"""The trainer a background process runs: ``fit()`` plus one callback that writes the run directory.
+"""The trainer a background process runs: ``fit()`` with the callbacks that write the run directory.
 
 Every ``log_every`` steps is one Keras "epoch" of ``fit``: the loss trackers then
-average over exactly the logged interval, and the callback appends one metrics
-row, refreshes status.json and, on their intervals, writes a sample grid and a
-resumable checkpoint. A stop request (SIGTERM/SIGINT), ``max_seconds``, or the
-last step ends training cleanly with a final checkpoint; NaN/inf losses end it as
-``diverged`` keeping the last good checkpoint.
+average over exactly the logged interval, and the callbacks (callbacks.py, one job each)
+append one metrics row, refresh status.json and, on their intervals, write a sample grid,
+a resumable checkpoint, quality metrics and health diagnoses. A stop request
+(SIGTERM/SIGINT), ``max_seconds``, or the last step ends training cleanly with a final
+checkpoint; NaN/inf losses end it as ``diverged`` keeping the last good checkpoint.
 """
 from __future__ import annotations
 
@@ -20,16 +20,22 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gandash.callbacks import (
+    Checkpoints,
+    Diverged,
+    Evaluation,
+    HealthCheck,
+    MetricsLogger,
+    SampleGrids,
+    StatusUpdates,
+    StopControl,
+    TrainingState,
+    WeightAverage,
+)
 from gandash.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
 from gandash.locks import Lock
 from gandash.run_queue import RunQueue, queue_of
-from gandash.runs import RowWriter, Run, atomic_write_bytes, replace_durably, temp_path, trainer_record, truncate_rows
-
-HEALTH_EVERY_ROWS = 10  # diagnose the run's health every this many metrics rows (and after each evaluation)
-
-
-class Diverged(RuntimeError):
-    pass
+from gandash.runs import Run, atomic_write_bytes, replace_durably, temp_path, trainer_record, truncate_rows
 
 
 class StatusWriter:
@@ -142,129 +148,6 @@ def weights_finite(model) -> bool:
     return all(np.isfinite(np.asarray(w)).all() for w in model.generator.weights + model.discriminator.weights)
 
 
-# -- the callback ---------------------------------------------------------------------
-def _make_callback(run: Run, cfg, model, status: StatusWriter, *, step0: int, wall0: float,
-                   total: int, n_examples: int, stop_requested: Callable[[], bool],
-                   on_row: Callable[[dict], None] | None, agree: Callable[[bool], bool],
-                   clock: StartupClock | None = None):
-    import keras
-
-    from gandash.images import png_bytes, to_grid_image
-    from gandash.metrics import spread
-    from gandash.sampling import fixed_grid_inputs, generate, grid_columns
-
-    columns = ["step", "epoch", "wall_time", "time", "images_per_sec", *model.metric_names, "sample_spread"]
-    grid_z, grid_labels = fixed_grid_inputs(cfg)
-    steps_per_epoch = max(1, n_examples // cfg.batch_size)
-
-    class RunDirectoryCallback(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.writer = RowWriter(run.metrics_path, columns)
-            self.rows = run.metrics()  # the whole history, for the health diagnoses
-            self.t0 = time.perf_counter()
-            self.t_last = self.t0
-            self.last_step = step0
-            self.step = step0
-            self.outcome = "finished"
-            self.error = ""
-            self.next_eval_wall = cfg.eval_seconds * (wall0 // cfg.eval_seconds + 1) if cfg.eval_seconds else 0.0
-            self.spread = float("nan")  # of the latest grid: a generator drawing one image has none
-            if step0 == 0:
-                self.write_sample(0)
-            else:
-                self.spread = spread(generate(model.sampler, cfg, grid_z, grid_labels), grid_labels)
-            if clock:
-                clock.mark("first grid")
-
-        def wall(self) -> float:
-            return wall0 + time.perf_counter() - self.t0
-
-        def write_sample(self, step: int) -> None:
-            imgs = generate(model.sampler, cfg, grid_z, grid_labels)
-            self.spread = spread(imgs, grid_labels)
-            png = png_bytes(to_grid_image(imgs, grid_columns(cfg)))
-            atomic_write_bytes(run.sample_path(step), png)
-
-        def checkpoint(self, step: int) -> None:
-            if not weights_finite(model):
-                raise Diverged(f"weights became NaN/inf by step {step}")
-            save_checkpoint(run, model, step, self.wall())
-
-        def on_train_batch_end(self, batch, logs=None):
-            step = int(model.g_optimizer.iterations.numpy())
-            if clock and self.step == step0:
-                clock.mark("first steps")  # tracing the step, then its first steps_per_execution steps
-            model.update_ema(step, step - self.step)
-            self.step = step
-            if self.step >= total:
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            step = self.step = int(model.g_optimizer.iterations.numpy())
-            now = time.perf_counter()
-            ips = (step - self.last_step) * cfg.batch_size / max(now - self.t_last, 1e-9)
-            self.t_last, self.last_step = now, step
-            row = {"step": step, "epoch": step / steps_per_epoch, "wall_time": self.wall(),
-                   "time": time.time(), "images_per_sec": ips}
-            row.update({k: float(logs[k]) for k in model.metric_names if k in logs})
-            row["sample_spread"] = self.spread
-            self.writer.write(row)
-            self.rows.append(row)
-            if on_row:
-                on_row(row)
-            bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(row.get(k, 0.0))]
-            if bad:
-                raise Diverged(f"{' and '.join(bad)} became NaN/inf at step {step}")
-            outcome = None
-            # agree(): every worker of a distributed run takes the same decision
-            if agree(stop_requested()):
-                outcome = "stopped"
-            elif agree(bool(cfg.max_seconds and self.wall() >= cfg.max_seconds)):
-                outcome = "finished"
-                self.error = f"stopped after max_seconds={cfg.max_seconds:g}"
-            elif step >= total:
-                outcome = "finished"
-            crossed = lambda every: step // every > (step - cfg.log_every) // every  # noqa: E731
-            if outcome or crossed(cfg.sample_every):
-                self.write_sample(step)
-            if outcome or crossed(cfg.checkpoint_every):
-                self.checkpoint(step)
-            by_steps = cfg.eval_every and (crossed(cfg.eval_every) or (outcome and step % cfg.eval_every))
-            by_time = cfg.eval_seconds and (self.wall() >= self.next_eval_wall or outcome)
-            if by_steps or by_time:
-                from gandash.evaluate import evaluate_in_training
-
-                status.update(step=step, phase="evaluating")
-                t = time.perf_counter()
-                evaluate_in_training(run, model.sampler, cfg, step)
-                paused = time.perf_counter() - t  # evaluating is not training: the clocks wait
-                self.t0 += paused
-                self.t_last += paused
-                if cfg.eval_seconds:
-                    self.next_eval_wall = (self.wall() // cfg.eval_seconds + 1) * cfg.eval_seconds
-                status.update(phase="")
-            if outcome or by_steps or by_time or len(self.rows) % HEALTH_EVERY_ROWS == 0:
-                self.check_health(step)
-            status.update(step=step, epoch=row["epoch"], images_per_sec=ips, wall_time=row["wall_time"])
-            if outcome:
-                self.outcome = outcome
-                self.model.stop_training = True
-
-        def check_health(self, step: int) -> None:
-            from gandash import health
-
-            try:
-                health.check(run, cfg, self.rows, step)
-            except OSError as e:  # the diagnosis is advice: never stop training for it
-                print(f"warning: could not write health.json: {e}", flush=True)
-
-        def on_train_end(self, logs=None):
-            self.writer.close()
-
-    return RunDirectoryCallback()
-
-
 def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool = True, verbose: bool = False,
           on_row: Callable[[dict], None] | None = None) -> str:
     """Train the run to its end (or until stopped); return the final state.
@@ -343,21 +226,25 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
         if step >= total:
             status.finish("finished")
             return "finished"
-        spe = math.gcd(cfg.steps_per_execution, cfg.log_every)
-        with strategy.scope():
-            model.compile(model.g_optimizer, model.d_optimizer, steps_per_execution=spe,
-                          jit_compile=cfg.jit_compile)
-        cb = _make_callback(run, cfg, model, status, step0=step, wall0=wall0, total=total,
-                            n_examples=len(ds), stop_requested=stop.is_set, on_row=on_row,
-                            agree=lambda flag: any_worker(strategy, flag), clock=clock)
+        state = TrainingState(step=step, wall0=wall0, total=total, log_every=cfg.log_every)
+        callbacks = [
+            WeightAverage(state),
+            MetricsLogger(run, cfg, state, steps_per_epoch=max(1, len(ds) // cfg.batch_size), on_row=on_row),
+            StopControl(cfg, state, stop.is_set, agree=lambda flag: any_worker(strategy, flag)),
+            SampleGrids(run, cfg, state),
+            Checkpoints(run, cfg, state, save=save_checkpoint, finite=weights_finite),
+            Evaluation(run, cfg, state, status),
+            HealthCheck(run, cfg, state),
+            StatusUpdates(status, state, clock),
+        ]
         chunk = cfg.log_every
         model.fit(make_pipeline(ds, cfg, seed=cfg.seed + step), steps_per_epoch=chunk,
-                  epochs=math.ceil(total / chunk), initial_epoch=step // chunk, callbacks=[cb], shuffle=False,
+                  epochs=math.ceil(total / chunk), initial_epoch=step // chunk, callbacks=callbacks, shuffle=False,
                   verbose=2 if verbose else 0)
-        state = cb.outcome or "finished"
-        status.finish(state, cb.error, step=cb.step)
-        print(f"run {run.id}: {state} at step {cb.step}", flush=True)
-        return state
+        outcome = state.outcome or "finished"
+        status.finish(outcome, state.error, step=state.step)
+        print(f"run {run.id}: {outcome} at step {state.step}", flush=True)
+        return outcome
     except Diverged as e:
         status.finish("diverged", str(e))
         print(f"run {run.id}: diverged: {e}", flush=True)

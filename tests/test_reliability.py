@@ -139,8 +139,8 @@ def test_three_trainers_at_once(tmp_path):
         assert [int(x["step"]) for x in r.metrics()] == list(range(5, 45, 5))
         assert r.config().architecture in r.id
         assert sorted(p.name for p in r.dir.iterdir()) == sorted(
-            ["checkpoint.npz", "config.json", "generator.keras", "metrics.csv", "samples", "status.json",
-             "train.log", "trainer.lock"])
+            ["checkpoint.npz", "config.json", "generator.keras", "health.json", "metrics.csv", "samples",
+             "status.json", "train.log", "trainer.lock"])
         speeds.append(np.median([x["images_per_sec"] for x in r.metrics()[1:]]))
     print("\nthree trainers at once, images/s:", [round(s) for s in speeds])
 
