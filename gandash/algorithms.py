@@ -1,9 +1,10 @@
-"""Training algorithms: one keras.Model subclass per algorithm, each with its own train_step.
+"""Training algorithms: one keras.Model subclass per algorithm, each with its own losses.
 
-``GAN`` (mlp, dcgan) → ``ConditionalGAN`` (cgan) and ``ACGAN``; ``WGANGP`` for the
-Wasserstein loss with gradient penalty. Shapes, class counts and tricks live on
-``self``; noise comes from a ``keras.random.SeedGenerator`` so it is part of the
-resumable state.
+``GAN`` (mlp, dcgan) → ``ConditionalGAN`` (cgan), ``ACGAN`` and ``InfoGAN`` (a latent code);
+``WGANGP`` for the Wasserstein loss with gradient penalty (``InfoWGANGP`` with a code). The
+base class's ``train_step`` is a discriminator step and a generator step; subclasses change
+only what each network minimises. Shapes, class counts and tricks live on ``self``; noise
+comes from one ``keras.random.SeedGenerator``, so it is part of the resumable state.
 """
 from __future__ import annotations
 
@@ -13,30 +14,17 @@ import math
 import keras
 import tensorflow as tf
 
+from gandash.augment import Augment
 from gandash.data import scale
+from gandash.distribute import gradient_loss, gradient_norm, replica_draw, step_results
 from gandash.models import build_networks
 from gandash.optimizers import make_optimizer
 
-AUGMENT_DEGREES = 20.0  # largest turn of an augmented image
-AUGMENT_SHIFT = 1 / 14  # largest shift, as a share of the image side (2 px at 28×28)
-
-
-def warp(images, angles, shifts, fill: float):
-    """Each image turned by its angle (radians) about its centre and moved by its (dx, dy) shift in
-    pixels; bilinear, ``fill`` where the source lies outside. Differentiable in ``images``."""
-    size = images.shape[1]
-    c = (size - 1) / 2.0
-    cos, sin, zero = tf.cos(angles), tf.sin(angles), tf.zeros_like(angles)
-    # output pixel (x, y) reads the input at (cos·(x-c) - sin·(y-c) + c + dx, sin·(x-c) + cos·(y-c) + c + dy)
-    transforms = tf.stack([cos, -sin, c - cos * c + sin * c + shifts[:, 0],
-                           sin, cos, c - sin * c - cos * c + shifts[:, 1], zero, zero], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.constant([size, size]),
-        fill_value=tf.constant(fill, images.dtype), interpolation="BILINEAR", fill_mode="CONSTANT")
+CODE_METRICS = ("code_loss", "code_acc")
 
 
 def _bce(targets, logits):
-    """Mean binary cross-entropy on logits (a plain mean: replica scaling is done in train_step)."""
+    """Mean binary cross-entropy on logits (a plain mean: replica scaling is done in gradient_loss)."""
     return tf.reduce_mean(keras.losses.binary_crossentropy(targets, logits, from_logits=True))
 
 
@@ -49,23 +37,17 @@ def _accuracy(labels, logits):
     return tf.reduce_mean(tf.cast(pred == tf.reshape(labels, [-1]), tf.float32))
 
 
-def _grad_norm(grads, optimizer):
-    """Global L2 norm of the true gradients: the mixed-precision loss scale and the replica split,
-    which ``gradient_loss`` put into them, taken out again (health diagnoses read it)."""
-    replicas, _ = _replicas()
-    scale = optimizer.scale_loss(tf.constant(1.0)) / replicas
-    return tf.linalg.global_norm([g for g in grads if g is not None]) / tf.cast(scale, tf.float32)
-
-
-def _replicas() -> tuple[int, object]:
-    ctx = tf.distribute.get_replica_context()
-    return (1, 0) if ctx is None else (ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group)
-
-
 class GAN(keras.Model):
-    """Non-saturating GAN with label smoothing, noisy labels and label flips."""
+    """Non-saturating GAN with label smoothing, noisy labels and label flips.
 
-    conditional = False
+    Samples come from ``ema_generator``, a moving average of G's weights, when the config
+    asks for one; the trainer's WeightAverage callback moves it. (Keras's own optimizer EMA does
+    not fit: it keeps the averages inside the optimizer and writes them into the model itself,
+    while training here goes on with the live weights and samples from the averaged copy.)
+    """
+
+    conditional = False  # G and D see the digit
+    code = False  # InfoGAN: G sees a latent code, D's code head reads it
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "g_grad_norm", "d_grad_norm")
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, cfg, **kwargs):
@@ -79,14 +61,11 @@ class GAN(keras.Model):
         self.label_noise = float(cfg.label_noise)
         self.label_flip = float(cfg.label_flip)
         self.d_steps = int(cfg.d_steps)
-        self.code = bool(cfg.latent_code)
         self.code_weight = float(cfg.code_weight)
-        if self.code:
-            self.metric_names = self.metric_names + ("code_loss", "code_acc")
         self.simultaneous = cfg.update == "simultaneous"
-        self.augment_p = float(cfg.augment)
-        self.background = float(scale(0.0, cfg.output_activation))  # a black pixel, what the warp fills in
         self.seed_generator = keras.random.SeedGenerator(cfg.seed)
+        # a black pixel fills in where a turned image had none
+        self.augmenter = Augment(cfg.augment, scale(0.0, cfg.output_activation), self.uniform)
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
         self.ema_decay = float(cfg.ema)
         self.ema_generator = None
@@ -101,17 +80,9 @@ class GAN(keras.Model):
         """The generator that draws samples: the weight average when there is one."""
         return self.ema_generator if self.ema_generator is not None else self.generator
 
-    def update_ema(self, step: int, steps_since: int) -> None:
-        """Move the averaged generator towards the current one (called every few steps).
-
-        The decay ramps up as (1+t)/(10+t) so early samples are not stuck near the
-        random initial weights, and is raised to ``steps_since`` to cover skipped steps.
-        """
-        if self.ema_generator is None or steps_since <= 0:
-            return
-        d = min(self.ema_decay, (1.0 + step) / (10.0 + step)) ** steps_since
-        for avg, cur in zip(self.ema_generator.weights, self.generator.weights):
-            avg.assign(d * avg + (1.0 - d) * cur)
+    @property
+    def takes_label(self) -> bool:
+        return self.conditional or self.code
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
@@ -128,63 +99,44 @@ class GAN(keras.Model):
         # fails under MultiWorkerMirroredStrategy (Keras 3.15), so it is skipped.
         return
 
-    # -- noise ---------------------------------------------------------------
-    def _draw(self, fn, n, *shape, parts: int = 1):
-        """Random numbers for this replica's slice of the global batch.
-
-        Every replica holds the same seed state, so each draws the whole global
-        batch and keeps its own rows: distinct noise per replica, and exactly the
-        noise a single device would draw for the same global batch. A batch of
-        ``parts`` equal parts joined end to end (D's real and fake images) takes
-        this replica's rows of each part.
-        """
-        replicas, rid = _replicas()
-        if replicas == 1:
-            return fn((n, *shape))
-        full = fn((n * replicas, *shape))
-        k = n // parts  # this replica's rows of each part
-        return tf.concat([full[(p * replicas + rid) * k:(p * replicas + rid + 1) * k] for p in range(parts)], 0)
-
+    # -- noise: this replica's rows of the global batch (distribute.replica_draw) ----------------
     def sample_z(self, n):
         if self.latent_dist == "uniform":
-            return self._draw(lambda s: keras.random.uniform(s, -1.0, 1.0, seed=self.seed_generator),
-                              n, self.latent_dim)
-        z = self._draw(lambda s: keras.random.normal(s, seed=self.seed_generator), n, self.latent_dim)
+            return replica_draw(lambda s: keras.random.uniform(s, -1.0, 1.0, seed=self.seed_generator),
+                                n, self.latent_dim)
+        z = replica_draw(lambda s: keras.random.normal(s, seed=self.seed_generator), n, self.latent_dim)
         if self.latent_dist == "sphere":
             z = z / (tf.norm(z, axis=1, keepdims=True) + 1e-8)
         return z
 
     def sample_labels(self, n):
-        return self._draw(lambda s: keras.random.randint(s, 0, self.num_classes, seed=self.seed_generator), n, 1)
+        return replica_draw(lambda s: keras.random.randint(s, 0, self.num_classes, seed=self.seed_generator), n, 1)
 
     def uniform(self, n, *shape, parts: int = 1):
-        return self._draw(lambda s: keras.random.uniform(s, seed=self.seed_generator), n, *shape, parts=parts)
+        return replica_draw(lambda s: keras.random.uniform(s, seed=self.seed_generator), n, *shape, parts=parts)
 
     # -- network calls (conditional subclasses pass labels) -------------------
     def generate(self, z, labels, training=False):
         """G(z), given the digit (conditional) or the code (InfoGAN) in ``labels`` when it takes one."""
-        return self.generator([z, labels] if self.conditional or self.code else z, training=training)
-
-    def augment(self, x, parts: int = 1):
-        """Differentiable augmentation (Zhao et al. 2020): each image, with probability ``augment``,
-        turned by up to ±20° and shifted by up to ±1/14 of its side; fresh draws on every call.
-        ``parts``: ``x`` is that many batches joined (see :meth:`_draw`)."""
-        m, size = tf.shape(x)[0], x.shape[1]
-        draw = lambda *shape: self.uniform(m, *shape, parts=parts)  # noqa: E731
-        keep = draw(1, 1, 1) >= self.augment_p
-        angles = (2.0 * draw(1)[:, 0] - 1.0) * math.radians(AUGMENT_DEGREES)
-        dx = (2.0 * draw(1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
-        dy = (2.0 * draw(1)[:, 0] - 1.0) * (size * AUGMENT_SHIFT)
-        return tf.where(keep, x, warp(x, angles, tf.stack([dx, dy], axis=1), self.background))
-
-    def d_input(self, x, training, parts: int = 1):
-        """What D sees of an image: augmented while training when ``augment`` is on, real and fake alike."""
-        return self.augment(x, parts) if training and self.augment_p > 0 else x
+        return self.generator([z, labels] if self.takes_label else z, training=training)
 
     def discriminate(self, x, labels, training=False, parts: int = 1):
-        x = self.d_input(x, training, parts)
+        """D's output on images (augmented while training); ``parts``: see Augment."""
+        x = self.augmenter(x, training=training, parts=parts)
         return self.discriminator([x, labels] if self.conditional else x, training=training)
 
+    def discriminate_both(self, real, fake, labels, fake_labels):
+        """D on real and fake in one call (one larger batch is faster; D has no batch norm)."""
+        n = tf.shape(real)[0]
+        out = self.discriminate(tf.concat([real, fake], 0), tf.concat([labels, fake_labels], 0),
+                                training=True, parts=2)
+        return tf.nest.map_structure(lambda t: t[:n], out), tf.nest.map_structure(lambda t: t[n:], out)
+
+    def score(self, out):
+        """The real-or-fake score in a D output (subclasses whose D has more heads pick it out)."""
+        return out
+
+    # -- what each network minimises ------------------------------------------
     def d_targets(self, n):
         """Targets for D on real and fake: smoothed, noisy, and sometimes swapped."""
         real = self.real_label - self.label_noise * self.uniform(n, 1)
@@ -194,7 +146,6 @@ class GAN(keras.Model):
             real, fake = tf.where(flip, fake, real), tf.where(flip, real, fake)
         return real, fake
 
-    # -- losses ---------------------------------------------------------------
     def d_loss(self, real, fake, labels, fake_labels, real_out, fake_out):
         t_real, t_fake = self.d_targets(tf.shape(real)[0])
         loss = _bce(t_real, real_out) + _bce(t_fake, fake_out)
@@ -202,6 +153,16 @@ class GAN(keras.Model):
 
     def g_loss(self, fake_out, fake_labels):
         return _bce(tf.ones_like(fake_out), fake_out), {}
+
+    def d_objective(self, real, fake, labels, fake_labels, real_out, fake_out):
+        """What D minimises, from its outputs, and what to log (``d_loss``: the GAN loss alone)."""
+        loss, logs = self.d_loss(real, fake, labels, fake_labels, self.score(real_out), self.score(fake_out))
+        return loss, {"d_loss": loss, **logs}
+
+    def g_objective(self, fake_out, fake_labels):
+        """What G minimises, from D's output on its batch, and what to log."""
+        loss, logs = self.g_loss(self.score(fake_out), fake_labels)
+        return loss, {"g_loss": loss, **logs}
 
     @staticmethod
     def _source_stats(real_logits, fake_logits):
@@ -213,95 +174,67 @@ class GAN(keras.Model):
             "d_acc_fake": tf.reduce_mean(tf.cast(p_fake < 0.5, tf.float32)),
         }
 
-    def discriminate_both(self, real, fake, labels, fake_labels):
-        """D on real and fake in one call (one larger batch is faster; D has no batch norm)."""
-        n = tf.shape(real)[0]
-        out = self.discriminate(tf.concat([real, fake], 0), tf.concat([labels, fake_labels], 0),
-                                training=True, parts=2)
-        return tf.nest.map_structure(lambda t: t[:n], out), tf.nest.map_structure(lambda t: t[n:], out)
-
-    @staticmethod
-    def gradient_loss(loss, optimizer):
-        """The loss to differentiate (computed inside the tape): divided by the replica
-        count (gradients are summed across replicas) and scaled for mixed precision
-        (``apply_gradients`` unscales)."""
-        replicas, _ = _replicas()
-        return optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
-
     # -- one compiled step ----------------------------------------------------
     def train_step(self, data):
-        """``d_steps`` discriminator updates, then one generator update.
+        """``d_steps`` discriminator steps, then one generator step.
 
-        As in the PyTorch DCGAN example, the generator step reuses the fake batch of
-        the last discriminator step: its forward pass is recorded on ``g_tape`` and
-        the tape is re-entered for D(G(z)), which saves one generator pass per step.
-        With ``update="simultaneous"`` (as in the TensorFlow DCGAN tutorial) the last
-        discriminator pass is also recorded on ``g_tape``: both networks take their
-        gradients from that one pass, so G sees D before D's update and one
-        discriminator pass is saved as well.
+        As in the PyTorch DCGAN example, the generator step reuses the fake batch of the last
+        discriminator step: its forward pass is recorded on ``g_tape`` and the tape is re-entered
+        for D(G(z)), which saves one generator pass. With ``update="simultaneous"`` (as in the
+        TensorFlow DCGAN tutorial) the last discriminator pass is recorded on ``g_tape`` as well,
+        and G takes its gradients from it before D's update: one discriminator pass saved too.
         """
         real, labels = data
         labels = tf.reshape(tf.cast(labels, "int32"), (-1, 1))
-        n = tf.shape(real)[0]
-        d_vars = self.discriminator.trainable_weights
-        g_vars = self.generator.trainable_weights
         for i in range(self.d_steps):
+            g_tape, fake, fake_labels = self.generate_fakes(tf.shape(real)[0])
             together = self.simultaneous and i == self.d_steps - 1
-            fake_labels = self.sample_labels(n)
-            z = self.sample_z(n)
-            g_tape = tf.GradientTape()
-            with g_tape:
-                fake = self.generate(z, fake_labels, training=True)
-            with tf.GradientTape() as tape:
-                with g_tape if together else contextlib.nullcontext():
-                    real_out, fake_out = self.discriminate_both(real, fake, labels, fake_labels)
-                real_out, (fake_out, fake_code) = self._without_code(real_out), self._code_split(fake_out)
-                d_loss, logs = self.d_loss(real, fake, labels, fake_labels, real_out, fake_out)
-                d_objective = d_loss
-                if self.code:  # InfoGAN: D's code head learns to recover the code of G's image
-                    code_loss = _cce(fake_labels, fake_code)
-                    d_objective += self.code_weight * code_loss
-                    logs.update(code_loss=code_loss, code_acc=_accuracy(fake_labels, fake_code))
-                d_objective = self.gradient_loss(d_objective, self.d_optimizer)
-            d_grads = tape.gradient(d_objective, d_vars)
-            logs["d_grad_norm"] = _grad_norm(d_grads, self.d_optimizer)
-            if together:
-                g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_code, fake_labels, g_vars)
-            self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
-
+            logs, g_step = self.discriminator_step(real, labels, fake, fake_labels, g_tape if together else None)
         if not self.simultaneous:
-            with g_tape:
-                fake_out, fake_code = self._code_split(self.discriminate(fake, fake_labels, training=True))
-            g_grads, g_loss, g_logs = self._g_gradients(g_tape, fake_out, fake_code, fake_labels, g_vars)
-        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
-
-        logs = {"d_loss": d_loss, "g_loss": g_loss, **logs, **g_logs,
-                "g_grad_norm": _grad_norm(g_grads, self.g_optimizer)}
+            g_step = self.generator_step(g_tape, fake, fake_labels)
+        g_grads, g_logs = g_step
+        self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_weights))
+        logs.update(g_logs, g_grad_norm=gradient_norm(g_grads, self.g_optimizer))
         for name, value in logs.items():
             self.trackers[name].update_state(value)
-        results = {name: t.result() for name, t in self.trackers.items()}
-        if _replicas()[0] > 1:  # Keras averages step results over axis 0 across workers
-            results = {name: tf.reshape(v, [1]) for name, v in results.items()}
-        return results
+        return step_results({name: t.result() for name, t in self.trackers.items()})
 
-    def _code_split(self, out):
-        """(score, code logits) of a discriminator output; code logits are None without a code."""
-        return (out[0], out[1]) if self.code else (out, None)
-
-    def _without_code(self, out):
-        return out[0] if self.code else out
-
-    def _g_gradients(self, g_tape, fake_out, fake_code, fake_labels, g_vars):
-        """G's loss on D's output for the recorded fake batch, and its gradients.
-
-        With an InfoGAN code G also minimises D's code loss: it makes the code it was
-        given easy to read from its image.
-        """
+    def generate_fakes(self, n):
+        """(tape, images, digits or codes): a batch of G's images, its forward pass on the tape."""
+        fake_labels = self.sample_labels(n)
+        z = self.sample_z(n)
+        g_tape = tf.GradientTape()
         with g_tape:
-            g_loss, g_logs = self.g_loss(fake_out, fake_labels)
-            g_objective = g_loss + self.code_weight * _cce(fake_labels, fake_code) if self.code else g_loss
-            g_objective = self.gradient_loss(g_objective, self.g_optimizer)
-        return g_tape.gradient(g_objective, g_vars), g_loss, g_logs
+            fake = self.generate(z, fake_labels, training=True)
+        return g_tape, fake, fake_labels
+
+    def discriminator_step(self, real, labels, fake, fake_labels, g_tape=None):
+        """One update of D; with ``g_tape`` (simultaneous) also G's gradients from the same D pass,
+        taken before D moves. Returns (logs, G's (gradients, logs) or None)."""
+        d_vars = self.discriminator.trainable_weights
+        with tf.GradientTape() as tape:
+            with g_tape or contextlib.nullcontext():
+                real_out, fake_out = self.discriminate_both(real, fake, labels, fake_labels)
+            d_objective, logs = self.d_objective(real, fake, labels, fake_labels, real_out, fake_out)
+            d_objective = gradient_loss(d_objective, self.d_optimizer)
+        d_grads = tape.gradient(d_objective, d_vars)
+        logs["d_grad_norm"] = gradient_norm(d_grads, self.d_optimizer)
+        g_step = self.generator_gradients(g_tape, fake_out, fake_labels) if g_tape is not None else None
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        return logs, g_step
+
+    def generator_step(self, g_tape, fake, fake_labels):
+        """G's gradients from the just-updated D's verdict on the recorded fake batch."""
+        with g_tape:
+            fake_out = self.discriminate(fake, fake_labels, training=True)
+        return self.generator_gradients(g_tape, fake_out, fake_labels)
+
+    def generator_gradients(self, g_tape, fake_out, fake_labels):
+        """(G's gradients, logs) of its objective on D's output for the batch on ``g_tape``."""
+        with g_tape:
+            g_objective, g_logs = self.g_objective(fake_out, fake_labels)
+            g_objective = gradient_loss(g_objective, self.g_optimizer)
+        return g_tape.gradient(g_objective, self.generator.trainable_weights), g_logs
 
 
 class ConditionalGAN(GAN):
@@ -317,7 +250,8 @@ class ACGAN(GAN):
     metric_names = GAN.metric_names + ("d_class_loss", "g_class_loss", "d_class_acc")
 
     def discriminate(self, x, labels, training=False, parts: int = 1):
-        return self.discriminator(self.d_input(x, training, parts), training=training)  # the label is predicted
+        # the label is not given to D: its class head predicts it
+        return self.discriminator(self.augmenter(x, training=training, parts=parts), training=training)
 
     def d_loss(self, real, fake, labels, fake_labels, real_out, fake_out):
         (src_real, cls_real), (src_fake, cls_fake) = real_out, fake_out
@@ -331,6 +265,28 @@ class ACGAN(GAN):
         src, cls = fake_out
         class_loss = _cce(fake_labels, cls)
         return _bce(tf.ones_like(src), src) + class_loss, {"g_class_loss": class_loss}
+
+
+class InfoGAN(GAN):
+    """InfoGAN (Chen et al. 2016): G also gets a random 10-way code, and D's code head learns which
+    code made an image; both networks minimise that code loss, weighted by ``code_weight``."""
+
+    code = True
+    metric_names = GAN.metric_names + CODE_METRICS
+
+    def score(self, out):
+        return out[0]  # D's output is (score, code logits)
+
+    def d_objective(self, real, fake, labels, fake_labels, real_out, fake_out):
+        loss, logs = super().d_objective(real, fake, labels, fake_labels, real_out, fake_out)
+        code_loss = _cce(fake_labels, fake_out[1])
+        logs.update(code_loss=code_loss, code_acc=_accuracy(fake_labels, fake_out[1]))
+        return loss + self.code_weight * code_loss, logs
+
+    def g_objective(self, fake_out, fake_labels):
+        # G makes the code it was given easy to read from its image
+        loss, logs = super().g_objective(fake_out, fake_labels)
+        return loss + self.code_weight * _cce(fake_labels, fake_out[1]), logs
 
 
 class WGANGP(GAN):
@@ -349,7 +305,7 @@ class WGANGP(GAN):
         mixed = alpha * real + (1.0 - alpha) * fake
         with tf.GradientTape() as tape:
             tape.watch(mixed)
-            score = self._without_code(self.discriminate(mixed, labels, training=True))
+            score = self.score(self.discriminate(mixed, labels, training=True))
         grads = tape.gradient(score, mixed)
         norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
         return tf.reduce_mean(tf.square(norm - 1.0))
@@ -366,7 +322,20 @@ class WGANGP(GAN):
         return -tf.reduce_mean(fake_out), {}
 
 
+class InfoWGANGP(InfoGAN, WGANGP):
+    """WGAN-GP with InfoGAN's latent code."""
+
+    metric_names = WGANGP.metric_names + CODE_METRICS
+
+
 ALGORITHMS = {"mlp": GAN, "dcgan": GAN, "cgan": ConditionalGAN, "acgan": ACGAN, "wgan-gp": WGANGP}
+WITH_CODE = {GAN: InfoGAN, WGANGP: InfoWGANGP}  # conditional models are given the digit: no code
+
+
+def algorithm(cfg) -> type[GAN]:
+    """The model class that trains this config."""
+    cls = ALGORITHMS[cfg.architecture]
+    return WITH_CODE[cls] if cfg.latent_code else cls
 
 
 def build_gan(cfg) -> GAN:
@@ -376,7 +345,7 @@ def build_gan(cfg) -> GAN:
     """
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
     generator, discriminator = build_networks(cfg)
-    model = ALGORITHMS[cfg.architecture](generator, discriminator, cfg)
+    model = algorithm(cfg)(generator, discriminator, cfg)
     g_opt, d_opt = make_optimizer(cfg, "g"), make_optimizer(cfg, "d")
     # compiled once, here: each compiled call runs a whole number of steps per logged interval
     model.compile(g_opt, d_opt, steps_per_execution=math.gcd(cfg.steps_per_execution, cfg.log_every),

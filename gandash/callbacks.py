@@ -63,8 +63,12 @@ class TrainingState:
 
 
 class WeightAverage(keras.callbacks.Callback):
-    """Moves the averaged generator after every batch (covering the steps a compiled call ran), and
-    ends training at the last step."""
+    """Moves the averaged generator (``model.ema_generator``) towards the current one after every
+    batch, and ends training at the last step.
+
+    The decay ramps up as (1+t)/(10+t), so early samples are not stuck near the random initial
+    weights, and is raised to the number of steps the compiled call ran.
+    """
 
     def __init__(self, state: TrainingState):
         super().__init__()
@@ -74,8 +78,12 @@ class WeightAverage(keras.callbacks.Callback):
         self.state.start()  # the first callback: the clock starts before the first grid is drawn
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.g_optimizer.iterations.numpy())
-        self.model.update_ema(step, step - self.state.step)
+        model, step = self.model, int(self.model.g_optimizer.iterations.numpy())
+        since = step - self.state.step
+        if model.ema_generator is not None and since > 0:
+            d = min(model.ema_decay, (1.0 + step) / (10.0 + step)) ** since
+            for avg, cur in zip(model.ema_generator.weights, model.generator.weights):
+                avg.assign(d * avg + (1.0 - d) * cur)
         self.state.step = step
         if step >= self.state.total:
             self.model.stop_training = True

@@ -143,3 +143,57 @@ def any_worker(strategy, flag: bool) -> bool:
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(x)), axis=None)
 
     return float(total(tf.constant(1.0 if flag else 0.0))) > 0
+
+
+# -- inside a replica's training step -------------------------------------------------------------
+def replicas() -> tuple[int, object]:
+    """(replicas in sync, this replica's id) inside a train step; (1, 0) outside any strategy."""
+    import tensorflow as tf
+
+    ctx = tf.distribute.get_replica_context()
+    return (1, 0) if ctx is None else (ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group)
+
+
+def replica_draw(fn, n, *shape, parts: int = 1):
+    """Random numbers ``fn((rows, *shape))`` for this replica's slice of the global batch.
+
+    Every replica holds the same seed state, so each draws the whole global batch and keeps
+    its own rows: distinct noise per replica, and exactly the noise a single device would draw
+    for the same global batch. A batch of ``parts`` equal parts joined end to end (D's real and
+    fake images) takes this replica's rows of each part.
+    """
+    import tensorflow as tf
+
+    count, rid = replicas()
+    if count == 1:
+        return fn((n, *shape))
+    full = fn((n * count, *shape))
+    k = n // parts  # this replica's rows of each part
+    return tf.concat([full[(p * count + rid) * k:(p * count + rid + 1) * k] for p in range(parts)], 0)
+
+
+def gradient_loss(loss, optimizer):
+    """The loss to differentiate (inside the tape): divided by the replica count (gradients are
+    summed across replicas) and scaled for mixed precision (``apply_gradients`` unscales)."""
+    count, _ = replicas()
+    return optimizer.scale_loss(loss / count if count > 1 else loss)
+
+
+def gradient_norm(grads, optimizer):
+    """Global L2 norm of the true gradients: the loss scale and the replica split that
+    :func:`gradient_loss` put into them taken out again."""
+    import tensorflow as tf
+
+    count, _ = replicas()
+    scale = optimizer.scale_loss(tf.constant(1.0)) / count
+    return tf.linalg.global_norm([g for g in grads if g is not None]) / tf.cast(scale, tf.float32)
+
+
+def step_results(results: dict) -> dict:
+    """A train step's results as Keras wants them: with several replicas it averages each over
+    axis 0 across workers, so every scalar becomes a vector of one."""
+    import tensorflow as tf
+
+    if replicas()[0] > 1:
+        return {name: tf.reshape(v, [1]) for name, v in results.items()}
+    return results

@@ -66,7 +66,10 @@ def test_scores_match_the_algorithms_own_discriminator_call(trained):
     images = np.random.default_rng(0).integers(0, 256, (6, 28, 28)).astype(np.uint8)
     labels = np.arange(6, dtype=np.int32)
     x = scale(images.astype(np.float32), cfg.output_activation)[..., None]
-    theirs = np.asarray(model.discriminate(x, labels.reshape(-1, 1), training=False)).reshape(-1)
+    import tensorflow as tf
+
+    theirs = model.discriminate(tf.constant(x), tf.constant(labels.reshape(-1, 1)), training=False)
+    theirs = np.asarray(theirs).reshape(-1)
     mine, _ = D.scores(D.load_discriminator(run), cfg, images, labels)
     np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5)
 

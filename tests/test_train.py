@@ -245,7 +245,7 @@ def test_input_pipeline_gives_scaled_shuffled_batches_without_the_autotuner():
 def test_warp_turns_and_shifts_images_and_passes_gradients():
     import tensorflow as tf
 
-    from gandash.algorithms import warp
+    from gandash.augment import warp
 
     img = np.full((2, 6, 6, 1), -1.0, np.float32)
     img[:, 1, 4] = 1.0  # one bright pixel, off centre
@@ -269,9 +269,9 @@ def test_augment_changes_that_share_of_images_only_while_training(share):
 
     model = build_gan(tiny(augment=share, latent_code=False))
     x = np.random.default_rng(0).uniform(-1, 1, (400, 28, 28, 1)).astype(np.float32)
-    changed = (np.abs(np.asarray(model.d_input(x, training=True)) - x) > 1e-4).any(axis=(1, 2, 3))
+    changed = (np.abs(np.asarray(model.augmenter(x, training=True)) - x) > 1e-4).any(axis=(1, 2, 3))
     assert abs(changed.mean() - share) < 0.08
-    np.testing.assert_array_equal(model.d_input(x, training=False), x)  # evaluation sees the images as they are
+    np.testing.assert_array_equal(model.augmenter(x, training=False), x)  # evaluation sees the images as they are
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
