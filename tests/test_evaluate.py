@@ -252,11 +252,10 @@ def test_eval_command_prints_and_appends(fixture_run, evaluator_root):
 
 def test_a_latent_code_model_is_scored_as_unconditional(evaluator_root):
     """InfoGAN codes are not digits: no per-digit accuracy, but every code is drawn."""
-    from conftest import tiny
-
     from gandash.evaluate import evaluate_generator
     from gandash.models import build_networks
     from gandash.sampling import sample
+    from tests.conftest import tiny
 
     cfg = tiny(latent_code=True)
     generator, _ = build_networks(cfg)

@@ -1,10 +1,10 @@
 """Every architecture builds with the right shapes; saved generators load in safe mode."""
 import numpy as np
 import pytest
-from conftest import tiny
 
 from gandash.config import ARCHITECTURES
 from gandash.models import build_networks
+from tests.conftest import tiny
 
 CASES = [(a, s) for a in ARCHITECTURES for s in (28, 32, 64)]
 

@@ -1,9 +1,9 @@
 """The fused Adam/RMSprop updates are Keras's updates, with the same variables."""
 import numpy as np
 import pytest
-from conftest import tiny
 
 from gandash.optimizers import FusedAdam, FusedRMSprop, make_optimizer
+from tests.conftest import tiny
 
 
 def _train(optimizer, steps=5):

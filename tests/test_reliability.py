@@ -7,14 +7,14 @@ import time
 
 import numpy as np
 import pytest
-from conftest import tiny
 from PIL import Image
-from test_cli import TINY, cli, wait_for
 
 from gandash.data import DataError, load_custom
 from gandash.runs import RunStore, read_json
 from gandash.sampling import SamplingError, load_generator
 from gandash.train import load_checkpoint, train
+from tests.conftest import tiny
+from tests.test_cli import TINY, cli, wait_for
 
 
 @pytest.mark.slow

@@ -3,11 +3,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import tiny
 from PIL import Image
 
 from gandash.config import ARCHITECTURES, OPTIMIZERS
 from gandash.train import load_checkpoint, train
+from tests.conftest import tiny
 
 EXPECTED = {"mlp", "dcgan"}
 

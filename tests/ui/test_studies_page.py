@@ -11,7 +11,7 @@ from gandash.config import make_config
 from gandash.images import png_bytes, to_grid_image
 from gandash.report import study_html
 from gandash.runs import RowWriter, atomic_write_json
-from tests.test_ui import COLUMNS, app, texts
+from tests.ui.apptest import COLUMNS, app, texts
 
 
 def evaluated_run(store, study_id: str, preset: str, seed: int, quality: float):
