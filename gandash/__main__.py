@@ -11,10 +11,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=None, help="runs directory (default ./checkpoints or $GANDASH_RUNS_DIR)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a GAN (foreground, or --detach)")
+    from gandash.config import PRESETS, settings_help
+
+    t = sub.add_parser("train", help="train a GAN (foreground, or --detach)", epilog=settings_help(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--preset", default="fast",
-                   help="fast (conditional; on data without labels, fast-unsupervised), fast-unsupervised, "
-                        "mlp-classic, dcgan-keras, acgan, dcgan-tricks, wgan-gp")
+                   help=f"one of {', '.join(PRESETS)} (fast is conditional; on data without labels it gives "
+                        "way to fast-unsupervised)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting (repeatable)")
     t.add_argument("--detach", action="store_true", help="start in the background and print the run id")

@@ -170,3 +170,27 @@ def test_a_config_written_before_projection_existed_keeps_its_discriminator():
     del old["projection"]
     assert config_from_dict(old).projection is False
     assert config_from_dict(make_config("fast", {"architecture": "cgan"}).to_dict()).projection is True
+
+
+def test_each_setting_is_defined_once_with_its_help_choices_range_and_rule():
+    from dataclasses import fields
+
+    from gandash.config import CHOICES, HELP, RunConfig, applies, settings_help
+
+    for f in fields(RunConfig):
+        assert f.metadata["help"] and HELP[f.name] == f.metadata["help"]
+        assert f.metadata["choices"] or f.metadata["valid"] or f.type in ("bool", "str"), f.name
+    assert CHOICES["architecture"] == ("mlp", "dcgan", "cgan", "acgan", "wgan-gp")
+    values = RunConfig().to_dict()
+    assert applies("g_beta2", values) and not applies("gp_weight", values) and not applies("data_path", values)
+    assert applies("gp_weight", {**values, "architecture": "wgan-gp"})
+    assert not applies("real_label", {**values, "architecture": "wgan-gp"})  # a critic has no targets
+    assert "d_lr (default 0.0004; a number in (0, 10])" in settings_help()
+
+
+@pytest.mark.parametrize("overrides, field", [({"width": 9.0}, "width"), ({"architecture": "vae"}, "architecture"),
+                                              ({"label_noise": 0.45}, "label_noise"), ({"d_lr": "fast"}, "d_lr")])
+def test_config_errors_name_their_field(overrides, field):
+    with pytest.raises(ConfigError) as e:
+        make_config("fast", overrides)
+    assert e.value.field == field and str(e.value).startswith(f"{field}: ")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from gandash import config as C
 from gandash import launcher
-from gandash.config import FIELD_TYPES, HELP, PRESETS, ConfigError, RunConfig, make_config
+from gandash.config import CHOICES, FIELD_TYPES, HELP, PRESETS, ConfigError, RunConfig, applies, make_config
 from gandash.data import DataError, load_custom, load_for_config
 from gandash.runs import RunError
 from gandash.ui import common, upload
@@ -26,12 +26,6 @@ GROUPS = {
     "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every", "eval_seconds",
                  "steps_per_execution", "jit_compile", "distribute", "mixed_precision"),
 }
-CHOICES: dict[str, tuple] = {
-    "dataset": C.DATASETS, "image_size": C.IMAGE_SIZES, "output_activation": C.OUTPUT_ACTIVATIONS,
-    "architecture": C.ARCHITECTURES, "label_encoding": C.LABEL_ENCODINGS, "latent_dist": C.LATENT_DISTS,
-    "upsampling": C.DCGAN_UPSAMPLING, "g_optimizer": C.OPTIMIZERS, "d_optimizer": C.OPTIMIZERS,
-    "distribute": C.DISTRIBUTE, "update": C.UPDATES,
-}
 STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1, "code_weight": 0.1,
          "d_clipvalue": 0.1, "gp_weight": 1.0, "augment": 0.1, "lr_end": 0.05,
          "eval_seconds": 10.0}
@@ -47,29 +41,6 @@ def machine_devices() -> tuple[str, str]:
 
     tf_gpus = [gpu_name(g) for g in tf.config.list_physical_devices("GPU")]
     return describe_devices(tf_gpus, cpu_count(), onednn_enabled()), gpu_advice(tf_gpus, nvidia_gpus())
-
-
-def applies(field: str, v: dict[str, Any]) -> bool:
-    """Whether a field means anything for the other values (hidden fields take their neutral default)."""
-    arch = v.get("architecture")
-    wgan = arch == "wgan-gp"
-    conditional = arch in C.CONDITIONAL_ONLY or (wgan and bool(v.get("conditional")))
-    rules = {
-        "data_path": False,
-        "conditional": wgan,
-        "latent_code": not conditional,
-        "code_weight": not conditional and bool(v.get("latent_code")),
-        "label_encoding": conditional,
-        "projection": arch == "cgan" or (wgan and bool(v.get("conditional"))),
-        "upsampling": arch != "mlp",
-        "gp_weight": wgan,
-        "real_label": not wgan, "label_noise": not wgan, "label_flip": not wgan,
-        "epochs": v.get("steps") == 0,
-        "lr_end": v.get("steps") != 0,
-        "g_beta1": v.get("g_optimizer") in ("adam", "sgd"), "g_beta2": v.get("g_optimizer") == "adam",
-        "d_beta1": v.get("d_optimizer") in ("adam", "sgd"), "d_beta2": v.get("d_optimizer") == "adam",
-    }
-    return rules.get(field, True)
 
 
 def load_values(values: dict[str, Any]) -> None:
@@ -106,7 +77,7 @@ def check(values: dict[str, Any]) -> tuple[RunConfig | None, dict[str, str]]:
             cfg = make_config(C.DEFAULT_PRESET, trial)
             return (cfg if not errors else None), errors
         except (ConfigError, TypeError) as e:
-            field = str(e).split(":", 1)[0].strip()
+            field = getattr(e, "field", "")
             if field in errors:  # still wrong with its neutral default: already reported
                 return None, errors
             if field not in FIELD_TYPES:
