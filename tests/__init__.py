@@ -1,0 +1,1 @@
+"""The test suite: one file per module, tests/ui/ one per dashboard page."""

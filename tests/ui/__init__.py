@@ -1,0 +1,1 @@
+"""Dashboard page tests, driven by Streamlit's AppTest."""
