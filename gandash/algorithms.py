@@ -186,13 +186,16 @@ class GAN(keras.Model):
         """
         real, labels = data
         labels = tf.reshape(tf.cast(labels, "int32"), (-1, 1))
-        for i in range(self.d_steps):
-            g_tape, fake, fake_labels = self.generate_fakes(tf.shape(real)[0])
-            together = self.simultaneous and i == self.d_steps - 1
-            logs, g_step = self.discriminator_step(real, labels, fake, fake_labels, g_tape if together else None)
-        if not self.simultaneous:
-            g_step = self.generator_step(g_tape, fake, fake_labels)
-        g_grads, g_logs = g_step
+        n = tf.shape(real)[0]
+        for _ in range(self.d_steps - 1):  # the extra critic steps of WGAN-GP (d_steps > 1)
+            _, fake, fake_labels = self.generate_fakes(n)
+            self.discriminator_step(real, labels, fake, fake_labels)
+        # Train the discriminator on the batch the generator then learns from
+        g_tape, fake, fake_labels = self.generate_fakes(n)
+        logs, g_step = self.discriminator_step(real, labels, fake, fake_labels,
+                                               g_tape if self.simultaneous else None)
+        # Train the generator
+        g_grads, g_logs = g_step or self.generator_step(g_tape, fake, fake_labels)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_weights))
         logs.update(g_logs, g_grad_norm=gradient_norm(g_grads, self.g_optimizer))
         for name, value in logs.items():
