@@ -108,8 +108,8 @@ def _series(rows: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return s, v
 
 
-def _stretches(steps: np.ndarray, mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first index, last index) of each run of consecutive True values."""
+def _stretches(steps: np.ndarray, mask: np.ndarray, min_steps: float = 0) -> list[tuple[int, int]]:
+    """(first index, last index) of each run of consecutive True values spanning at least ``min_steps``."""
     out, start = [], None
     for i, m in enumerate(mask):
         if m and start is None:
@@ -119,7 +119,7 @@ def _stretches(steps: np.ndarray, mask: np.ndarray) -> list[tuple[int, int]]:
             start = None
     if start is not None:
         out.append((start, len(mask) - 1))
-    return out
+    return [(a, b) for a, b in out if steps[b] - steps[a] >= min_steps]
 
 
 def _alert(kind: str, message: str, steps, first: int, last: int, latest: float) -> dict:
@@ -135,9 +135,7 @@ def discriminator_wins(rows: Sequence[dict]) -> dict | None:
         return None
     g_steps, g = _series(rows, "g_loss")
     mask = (acc >= limit("d_wins_accuracy")) & (steps >= limit("warmup_steps"))
-    for a, b in _stretches(steps, mask):
-        if steps[b] - steps[a] < limit("d_wins_steps"):
-            continue
+    for a, b in _stretches(steps, mask, limit("d_wins_steps")):
         inside = (g_steps >= steps[a]) & (g_steps <= steps[b])
         rise = g[inside][-3:].mean() - g[inside][:3].mean() if inside.sum() >= 2 else 0.0
         if rise >= limit("d_wins_g_rise"):
@@ -156,12 +154,11 @@ def vanishing_gradient(rows: Sequence[dict], window: int = 5) -> dict | None:
     typical = np.array([np.median(norm[max(0, i - window + 1):i + 1]) for i in range(len(norm))])
     peak = np.maximum.accumulate(typical)  # "its size earlier in training": the largest rolling median yet
     mask = (norm < limit("vanish_ratio") * peak) & (steps >= limit("warmup_steps"))
-    for a, b in _stretches(steps, mask):
-        if steps[b] - steps[a] >= limit("vanish_steps"):
-            return _alert("vanishing_gradient",
-                          f"From step {steps[a]:,.0f} the generator's gradient is {norm[a:b + 1].mean() / peak[a]:.2%} "
-                          f"of its size earlier in training ({peak[a]:.3g}): its weights barely move, so it "
-                          f"stops learning.", steps, a, b, steps[-1])
+    for a, b in _stretches(steps, mask, limit("vanish_steps")):
+        return _alert("vanishing_gradient",
+                      f"From step {steps[a]:,.0f} the generator's gradient is {norm[a:b + 1].mean() / peak[a]:.2%} "
+                      f"of its size earlier in training ({peak[a]:.3g}): its weights barely move, so it "
+                      f"stops learning.", steps, a, b, steps[-1])
     return None
 
 
@@ -237,13 +234,12 @@ def mode_collapse(rows: Sequence[dict], evals: Sequence[dict], conditional: bool
     if len(spread):
         best = np.maximum.accumulate(spread)
         mask = (spread < limit("collapse_spread_ratio") * best) & (s_steps >= limit("warmup_steps"))
-        for a, b in _stretches(s_steps, mask):
-            if s_steps[b] - s_steps[a] >= limit("collapse_spread_steps"):
-                per = "digit" if conditional else "kind"
-                return _alert("mode_collapse",
-                              f"From step {s_steps[a]:,.0f} the fixed-noise samples of each {per} differ only "
-                              f"{spread[b] / best[b]:.0%} as much as they did: the generator draws nearly one "
-                              f"image whatever its noise.", s_steps, a, b, s_steps[-1])
+        for a, b in _stretches(s_steps, mask, limit("collapse_spread_steps")):
+            per = "digit" if conditional else "kind"
+            return _alert("mode_collapse",
+                          f"From step {s_steps[a]:,.0f} the fixed-noise samples of each {per} differ only "
+                          f"{spread[b] / best[b]:.0%} as much as they did: the generator draws nearly one "
+                          f"image whatever its noise.", s_steps, a, b, s_steps[-1])
     return None
 
 
