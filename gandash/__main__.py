@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting (repeatable)")
     t.add_argument("--detach", action="store_true", help="start in the background and print the run id")
+    backend = dict(choices=("local", "ray"), help="where it trains: this machine (local), or a task on the Ray "
+                                                  "cluster at $RAY_ADDRESS (ray; needs requirements-cluster.txt)")
+    t.add_argument("--backend", default="local", **backend)
     t.add_argument("--create-only", action="store_true",
                    help="create the run directory and print its id without training (for multi-worker runs)")
 
@@ -30,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                            ("stop", "stop a running trainer and wait until it has let go of the run"),
                            ("resume", "resume a stopped run"), ("delete", "delete a run directory")):
         sub.add_parser(name, help=helptext).add_argument("run")
+    sub.choices["resume"].add_argument("--backend", default=None, **{**backend, "help": backend["help"] + "; "
+                                       "default: where it last trained"})
     sub.choices["delete"].add_argument("--stop", action="store_true",
                                        help="stop the run's trainer first, then delete")
 
@@ -60,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     begin.add_argument("--vary", default="", metavar="FIELD=V1,V2", help="also vary one setting over 2-5 values")
     begin.add_argument("--name", default="")
     begin.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
+    begin.add_argument("--backend", default="local", **backend)
     begin.add_argument("--wait", action="store_true", help="return when the study has finished, with a progress bar")
     ss.add_parser("list", help="every study with its progress")
     show = ss.add_parser("show", help="a study's leaderboard and verdict")
@@ -75,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_dir")
     w.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
+    w.add_argument("--ray", action="store_true", help=argparse.SUPPRESS)
     for a in (t, r, s, e, q, w, *ss.choices.values(), *[sub.choices[n] for n in ("stop", "resume", "delete")]):
         a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p

@@ -37,7 +37,9 @@ def progress_line(run: Run) -> str:
     ips = st.get("images_per_sec")
     speed = f"{ips:7.0f} img/s" if isinstance(ips, (int, float)) else "      - img/s"
     line = f"{run.id:40s} {st.get('state', '?'):9s} {step:>8d}/{total:<8d} {pct} {speed}"
-    if st.get("state") == "queued" and st.get("queue_position"):
+    if st.get("state") == "queued" and st.get("backend") == "ray":
+        line += "  (with the Ray cluster: waiting for its resources, or for a retry)"
+    elif st.get("state") == "queued" and st.get("queue_position"):
         line += f"  (#{st['queue_position']} in the queue)"
     if st.get("lost"):
         line += "  (lost: its trainer ended without saying so)"
@@ -60,12 +62,12 @@ def cmd_train(args, store: RunStore) -> int:
     if args.create_only:
         print(store.create(cfg).id)
         return 0
-    if args.detach:
+    if args.detach or args.backend == "ray":
         from gandash.launcher import start
 
-        run = start(store, cfg)
+        run = start(store, cfg, backend=args.backend)
         print(run.id)
-        return 0
+        return 0 if args.detach else _follow(run)
     from gandash.train import train
 
     run = store.create(cfg)
@@ -75,6 +77,25 @@ def cmd_train(args, store: RunStore) -> int:
     state = train(run, lock=lock, on_row=bar.update)
     bar.close()
     print(run.id)
+    return 0 if state in ("finished", "stopped") else 1
+
+
+def _follow(run: Run, poll_s: float = 2.0) -> int:
+    """Print a run's progress until it ends (it trains elsewhere: Ctrl-C leaves it training)."""
+    import time
+
+    from gandash.runs import ACTIVE_STATES
+
+    print(f"run {run.id} on the Ray cluster; Ctrl-C stops following (the run goes on; "
+          f"`python -m gandash stop {run.id}` stops it)", file=sys.stderr)
+    last = ""
+    while (state := run.status().get("state")) in ACTIVE_STATES:
+        line = progress_line(run)
+        if line != last:
+            print(line, file=sys.stderr, flush=True)
+            last = line
+        time.sleep(poll_s)
+    print(progress_line(run), file=sys.stderr)
     return 0 if state in ("finished", "stopped") else 1
 
 
@@ -162,7 +183,7 @@ def cmd_resume(args, store: RunStore) -> int:
     from gandash.launcher import resume
 
     run = store.get(args.run)
-    resume(run)
+    resume(run, backend=args.backend)
     print(run.id)
     return 0
 
@@ -256,7 +277,7 @@ def cmd_study(args, store: RunStore) -> int:
         from gandash.evaluate import ensure_evaluator  # every run is scored by the same, ready evaluator
 
         ensure_evaluator(args.dataset, store.root, progress=lambda m: print(m, file=sys.stderr))
-        plan = studies.start(plan)
+        plan = studies.start(plan, backend=args.backend)
         print(f"study {plan['id']}: {len(plan['members'])} runs of {S.Budget.parse(plan['budget']).describe()} "
               f"each", file=sys.stderr)
         print(plan["id"])
@@ -334,7 +355,12 @@ def cmd_worker(args, store: RunStore) -> int:
             lock = Lock.adopt(run.lock_path, args.lock_fd)
         except ValueError as e:
             raise UserError(str(e)) from None
-    state = train(run, lock=lock)
+    placement = {}
+    if args.ray:  # a Ray task: Ray queued it and gave it its cores
+        from gandash.cluster import in_task
+
+        placement = {"queued": False, **in_task()}
+    state = train(run, lock=lock, **placement)
     return 0 if state in ("finished", "stopped", "diverged") else 1
 
 

@@ -54,8 +54,18 @@ def spawn(run: Run, lock: Lock) -> int:
     return proc.pid
 
 
-def start(store: RunStore, cfg: RunConfig) -> Run:
-    """Create a run directory for a validated config and start its trainer."""
+BACKENDS = ("local", "ray")
+
+
+def start(store: RunStore, cfg: RunConfig, backend: str = "local") -> Run:
+    """Create a run directory for a validated config and start its trainer (here, or as a Ray task)."""
+    if backend == "ray":
+        from gandash import cluster
+
+        with cluster.session():  # no cluster: RunError before anything is created
+            run = store.create(cfg)
+            cluster.submit(run)
+        return run
     run = store.create(cfg)
     lock = run.take_trainer_lock()
     queue_of(run).enqueue(run.id)  # its place in line is the moment of the click
@@ -69,9 +79,14 @@ def stop(run: Run, wait: float = 0.0) -> str:
     The trainer is the lock's holder. With ``wait`` the call returns ``stopped`` (or the state
     the trainer ended in) only once the lock is free, and ``stopping`` if it is still held then.
     A run whose trainer is gone is marked stopped. A trainer on another host cannot be signalled
-    from here: RunError says where it runs, and the state is left alone.
+    from here: RunError says where it runs, and the state is left alone. A Ray run's task is
+    cancelled through Ray, wherever it runs.
     """
     _reap()
+    if (read_json(run.status_path) or {}).get("backend") == "ray" and run.status().get("state") in ACTIVE_STATES:
+        from gandash import cluster
+
+        return cluster.cancel(run, wait=wait)
     holder = run.trainer()
     if holder is None:
         return _mark_stopped_if_active(run)
@@ -117,15 +132,26 @@ def _mark_stopped_if_active(run: Run) -> str:
     return run.status().get("state", "stopped")
 
 
-def resume(run: Run) -> int:
-    """Start the trainer of an existing run again; it continues from its checkpoint."""
+def resume(run: Run, backend: str | None = None) -> int | None:
+    """Start the trainer of an existing run again; it continues from its checkpoint.
+
+    ``backend`` is where: ``local`` or ``ray``; by default where the run last trained. Returns the
+    local trainer's pid (None for Ray).
+    """
     status = run.status()
     if status.get("state") in ACTIVE_STATES:
         raise RunError(f"run {run.id} is already {status['state']} ({describe_trainer(run.trainer())})")
     run.config()  # refuse a run whose config is damaged before starting anything
+    if (backend or status.get("backend") or "local") == "ray":
+        from gandash import cluster
+
+        if run.trainer() is not None:
+            raise RunError(f"run {run.id} already has a trainer ({describe_trainer(run.trainer())})")
+        cluster.submit(run)
+        return None
     lock = run.take_trainer_lock()  # atomic: of two resumes at once, one gets here
     try:
-        run.write_status(state="queued", error="", lost=False, pid=None)
+        run.write_status(state="queued", error="", lost=False, pid=None, backend="local")
         queue_of(run).enqueue(run.id)
     except BaseException:
         lock.release()

@@ -186,6 +186,8 @@ class Run:
         last = locks.last_record(self.lock_path).get("exit")
         if isinstance(last, dict) and last.get("state") in STATES:
             return {**data, "state": last["state"], "error": str(last.get("error", ""))}
+        if data.get("backend") == "ray":  # Ray holds it: waiting for resources, or for a retry of a dead worker
+            return {**data, "state": "queued", "queue_position": None}
         if data.get("state") == "queued":
             why = "its process ended while it waited in the queue (lost); Resume queues it again"
         else:

@@ -8,6 +8,7 @@ budget in seconds means the same for each. The leaderboard is a pure function of
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -144,18 +145,26 @@ class Studies:
                 "budget_steps": limit.steps, "budget_seconds": limit.seconds, "vary": {field: values} if field else {},
                 "dataset": dataset, "created": time.time(), "members": members}
 
-    def start(self, plan: dict[str, Any]) -> dict[str, Any]:
-        """Write study.json, then create and queue every member run."""
+    def start(self, plan: dict[str, Any], backend: str = "local") -> dict[str, Any]:
+        """Write study.json, then create and queue every member run (here, or as Ray tasks)."""
         from gandash.launcher import start
 
         if self.path(plan["id"]).exists():
             raise StudyError(f"a study {plan['id']!r} already exists")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path(plan["id"]), plan)
-        for member in plan["members"]:
-            run = start(self.store, make_config(member["preset"], member["overrides"]))
-            member["run"] = run.id
-            atomic_write_json(self.path(plan["id"]), plan)  # each member recorded as soon as it exists
+        if backend == "ray":
+            from gandash import cluster
+
+            connected = cluster.session()  # no cluster: the error before anything is written
+        else:
+            connected = contextlib.nullcontext()
+        with connected:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            plan = {**plan, "backend": backend}
+            atomic_write_json(self.path(plan["id"]), plan)
+            for member in plan["members"]:
+                run = start(self.store, make_config(member["preset"], member["overrides"]), backend=backend)
+                member["run"] = run.id
+                atomic_write_json(self.path(plan["id"]), plan)  # each member recorded as soon as it exists
         return plan
 
     def runs(self, study: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
@@ -321,12 +330,25 @@ def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
     total = len(study.get("members", []))
     done = sum(s.get("state") not in ACTIVE_STATES for s in states)
     per_run = study.get("budget_seconds") or math.nan
-    slots = RunQueue(studies.store.root).slots()
+    slots = ray_slots(study, states) if study.get("backend") == "ray" else RunQueue(studies.store.root).slots()
     waiting = sum(s.get("state") == "queued" for s in states)
     training_left = [max(0.0, per_run - float(s.get("wall_time") or 0)) for s in states if s.get("state") == "running"]
     eta = (math.ceil(waiting / slots) * (per_run + STARTUP_S + EVAL_POINTS * EVAL_S)
            + (max(training_left) if training_left else 0.0))
     return {"done": done, "total": total, "eta_seconds": eta if done < total else 0.0, "states": states}
+
+
+def ray_slots(study: dict[str, Any], states: list[dict[str, Any]]) -> int:
+    """How many of a Ray study's runs train at once: those training now plus what fits in Ray's free resources."""
+    from gandash import cluster
+
+    running = sum(s.get("state") == "running" for s in states)
+    members = study.get("members") or [{}]
+    try:
+        return cluster.slots(make_config(members[0].get("preset", "fast"), members[0].get("overrides", {})),
+                             cluster.describe(max_age=15.0), running=running)
+    except (RunError, ConfigError):  # the cluster does not answer now: what trains is all we know
+        return max(1, running)
 
 
 # -- over training time: every variant compared at the same training seconds ------------------------

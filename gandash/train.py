@@ -149,29 +149,34 @@ def weights_finite(model) -> bool:
 
 
 def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool = True, verbose: bool = False,
-          on_row: Callable[[dict], None] | None = None) -> str:
+          on_row: Callable[[dict], None] | None = None, queued: bool = True, threads: int | None = None,
+          node: str = "") -> str:
     """Train the run to its end (or until stopped); return the final state.
 
     The chief trains only while it holds the run's trainer lock: ``lock`` when the caller
     took it (the launcher hands it down), else it is taken here, and RunError is raised,
     before anything is written, when another trainer holds the run. It is released on return.
+    It first waits for a slot of the runs folder's queue, unless ``queued`` is False (a Ray task:
+    Ray has queued it). ``threads`` caps TensorFlow's thread pools (default: the queue's share);
+    ``node`` names the cluster node, shown beside the device.
     """
     queue = None
     if is_chief_process():
         lock = lock or run.take_trainer_lock()
         lock.write(trainer_record())
-        queue = queue_of(run)
+        queue = queue_of(run) if queued else None
     else:
         run = scratch_copy(run)  # the chief holds the run's slot for the whole cluster
     try:
-        return _train_holding_lock(run, lock, queue, install_signal_handlers, verbose, on_row)
+        return _train_holding_lock(run, lock, queue, install_signal_handlers, verbose, on_row, threads, node)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, install_signal_handlers: bool,
-                        verbose: bool, on_row: Callable[[dict], None] | None) -> str:
+                        verbose: bool, on_row: Callable[[dict], None] | None, threads: int | None = None,
+                        node: str = "") -> str:
     stop = threading.Event()
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -202,13 +207,15 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
         from gandash.algorithms import build_gan
         from gandash.data import load_for_config, make_pipeline
 
-        device, gpus = setup_devices(threads=queue.threads_per_trainer() if queue else None,
+        device, gpus = setup_devices(threads=threads or (queue.threads_per_trainer() if queue else None),
                                      mixed_precision=cfg.mixed_precision)
         if queue is not None:
             queue.record_devices(gpus)
         strategy = make_strategy(cfg)
         if strategy.num_replicas_in_sync > 1:
             device += f", {strategy.num_replicas_in_sync} replicas ({cfg.distribute})"
+        if node:
+            device += f" · Ray node {node}"
         clock.mark("imports")  # Keras and TensorFlow, and TensorFlow finding its devices
         ds = load_for_config(cfg)
         clock.mark("data")

@@ -65,12 +65,12 @@ def fake_launch(monkeypatch):
 
     calls = []
 
-    def start(store, cfg):
+    def start(store, cfg, backend="local"):
         run = store.create(cfg)
-        calls.append(("start", run.id, cfg))
+        calls.append(("start", run.id, cfg, backend))
         return run
 
     monkeypatch.setattr(launcher, "start", start)
     monkeypatch.setattr(launcher, "stop", lambda run, wait=0.0: calls.append(("stop", run.id)) or "running")
-    monkeypatch.setattr(launcher, "resume", lambda run: calls.append(("resume", run.id)) or 1)
+    monkeypatch.setattr(launcher, "resume", lambda run, backend=None: calls.append(("resume", run.id)) or 1)
     return calls

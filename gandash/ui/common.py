@@ -201,6 +201,8 @@ def state_badge(status: dict[str, Any]) -> str:
     badge = STATE_BADGES.get(state, f":gray-badge[{state}]")
     if state == "queued" and status.get("queue_position"):
         badge += f" :gray-badge[#{status['queue_position']} in the queue]"
+    if status.get("backend") == "ray":
+        badge += " :violet-badge[Ray]" + (" :gray-badge[waiting for the cluster]" if state == "queued" else "")
     if status.get("lost"):
         badge = ":orange-badge[stopped (lost)]"
     if status.get("not_responding"):
@@ -252,3 +254,29 @@ def evaluator():
     except Exception:  # noqa: BLE001 - any import failure means "not available"
         return None
     return evaluate
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _ray_cluster(address: str) -> tuple[dict[str, Any] | None, str]:
+    from gandash import cluster
+
+    return cluster.probe()
+
+
+def backend_choice(key: str) -> str:
+    """Where a start trains: ``local``, or ``ray`` when Ray is installed and a cluster answers."""
+    import os
+
+    found, why = _ray_cluster(os.environ.get("RAY_ADDRESS", ""))
+    if found is None:
+        st.session_state.pop(key, None)
+        st.caption(f"Trains on this machine. To train on a Ray cluster instead: {why}.")
+        return "local"
+    gpus = f", {found['gpus']:g} GPUs" if found["gpus"] else ""
+    options = {"local": "This machine",
+               "ray": f"Ray cluster at {found['address']}: {found['nodes']} node(s), {found['cpus']:g} CPUs{gpus} "
+                      f"({found['free_cpus']:g} free)"}
+    return st.radio("Where to train", list(options), format_func=options.get, key=key, horizontal=True,
+                    help="A Ray run is one task on the cluster: Ray places and queues it, and retries it from its "
+                         "last checkpoint if its node dies. Its run directory is written here, in the shared runs "
+                         "folder.")

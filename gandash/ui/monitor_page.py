@@ -151,7 +151,9 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
     st.progress(frac, text=f"step {text}")
     started = startup_text(status.get("startup"))
     where = f"on {status['device']}" if status.get("device") else ""
-    if status.get("state") == "queued" and status.get("queue_position"):
+    if status.get("state") == "queued" and status.get("backend") == "ray":
+        where = "waiting for the Ray cluster: for free resources, or to retry it after its worker or node died"
+    elif status.get("state") == "queued" and status.get("queue_position"):
         where = f"waiting for a training slot: #{status['queue_position']} in the queue (see Runs)"
     if started or where:
         st.caption(" · ".join(filter(None, [started, where])))

@@ -10,7 +10,7 @@ from gandash import plots
 from gandash import study as S
 from gandash.config import DEFAULT_PRESET, FIELD_TYPES, PRESETS
 from gandash.run_queue import RunQueue
-from gandash.runs import ACTIVE_STATES
+from gandash.runs import ACTIVE_STATES, RunError
 from gandash.ui import common, quality
 
 UNITS = {"minutes": "m", "seconds": "s", "steps": "steps"}
@@ -64,21 +64,24 @@ def new_study(studies: S.Studies) -> None:
     except S.StudyError as e:
         st.warning(f"Cannot start yet: {e}")
         plan = None
-    slots = RunQueue(studies.store.root).slots()
+    backend = common.backend_choice("st_backend")
     if plan:
+        slots = (S.ray_slots(plan, []) if backend == "ray" else RunQueue(studies.store.root).slots())
+        where = (f"on the Ray cluster, which has room for {slots} at once" if backend == "ray"
+                 else f"in a queue of {slots} slot(s)")
         n = len(plan["members"])
         total = S.estimate_seconds(plan, slots)
         when = (f"about {common.fmt_duration(total)} in all" if math.isfinite(total)
                 else "a time that depends on each preset's speed (a budget in steps)")
-        st.markdown(f"**{n} runs** of {S.Budget.parse(budget).describe()} each, in a queue of {slots} slot(s): "
+        st.markdown(f"**{n} runs** of {S.Budget.parse(budget).describe()} each, {where}: "
                     f"{when}, counting each run's start-up (~{S.STARTUP_S:.0f} s) and its "
                     f"{S.EVAL_POINTS} in-training evaluations.")
     ready = quality.evaluator_notice(dataset, "study")
     if st.button("Start the study", type="primary", icon=":material/play_arrow:", key="st_start",
                  disabled=plan is None or not ready):
         try:
-            started = studies.start(plan)
-        except (S.StudyError, OSError) as e:
+            started = studies.start(plan, backend=backend)
+        except (S.StudyError, RunError, OSError) as e:
             st.error(f"The study could not be started: {e}")
             return
         st.session_state["study_flash"] = f"Study {started['id']} started: {len(started['members'])} runs queued."

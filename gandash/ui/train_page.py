@@ -235,16 +235,17 @@ def start_button(cfg: RunConfig | None, errors: dict[str, str]) -> None:
     c2.caption(f"{cfg.architecture} on {cfg.dataset}, {cfg.steps or cfg.epochs} "
                f"{'steps' if cfg.steps else 'epochs'}, batch {cfg.batch_size}: runs as its own process; "
                "several runs can train at once.")
+    backend = common.backend_choice("train_backend")
     if clicked:
-        launch(cfg)
+        launch(cfg, backend)
 
 
-def launch(cfg: RunConfig) -> None:
+def launch(cfg: RunConfig, backend: str = "local") -> None:
     try:
         if cfg.dataset == "custom":
             with st.spinner("Checking the dataset…"):
                 load_for_config(cfg)
-        run = launcher.start(common.store(), cfg)
+        run = launcher.start(common.store(), cfg, backend=backend)
     except (DataError, RunError, ConfigError) as e:
         st.error(f"Cannot start: {e}")
         return

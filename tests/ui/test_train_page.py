@@ -76,9 +76,25 @@ def test_preset_fills_the_form_and_start_opens_monitor(store, fake_launch):
     at.number_input(key="f_steps").set_value(40).run()
     at.text_input(key="f_name").input("demo").run()
     at.button(key="start_training").click().run()
-    kind, run_id, cfg = fake_launch[0]
+    kind, run_id, cfg, backend = fake_launch[0]
     assert (cfg.architecture, cfg.steps, cfg.d_steps, cfg.gp_weight, cfg.name) == ("wgan-gp", 40, 5, 10.0, "demo")
-    assert at.title[0].value == "Monitor" and at.query_params["run"] == run_id
+    assert backend == "local" and at.title[0].value == "Monitor" and at.query_params["run"] == run_id
+
+
+def test_where_to_train_offers_a_ray_cluster_only_when_one_answers(store, fake_launch, monkeypatch):
+    from gandash.ui import common
+
+    at = app("train", store.root)
+    assert "train_backend" not in [r.key for r in at.radio]
+    assert "To train on a Ray cluster instead" in texts(at, "caption")
+    found = {"address": "head:6379", "nodes": 3, "cpus": 48.0, "gpus": 0.0, "free_cpus": 40.0}
+    monkeypatch.setattr(common, "_ray_cluster", lambda address: (found, ""))
+    at.run()
+    choice = at.radio(key="train_backend")
+    assert choice.value == "local" and "Ray cluster at head:6379: 3 node(s), 48 CPUs (40 free)" in choice.options
+    choice.set_value("ray").run()
+    at.button(key="start_training").click().run()
+    assert fake_launch[0][3] == "ray" and at.title[0].value == "Monitor"
 
 
 def test_custom_dataset_needs_an_upload(store):
