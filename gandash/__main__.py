@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=int, default=None)
     s.add_argument("--out", required=True)
 
+    v = sub.add_parser("invert", help="find your digit in a run's latent space: the vector that draws it")
+    v.add_argument("run")
+    v.add_argument("--image", required=True, help="an image of one digit (PNG, JPEG, …), any size up to 4096 px")
+    v.add_argument("--digit", type=int, default=None, help="the digit (or code) to draw it as; default: searched")
+    v.add_argument("--steps", type=int, default=200, help="refinement steps (default 200)")
+    v.add_argument("--out", required=True, help="an .npz for z, the reconstruction and the target; a .png beside it")
+
     e = sub.add_parser("eval", help="compute quality metrics of a run's generator")
     e.add_argument("run")
     e.add_argument("--n", type=int, default=10000)
@@ -82,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("run_dir")
     w.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
     w.add_argument("--ray", action="store_true", help=argparse.SUPPRESS)
-    for a in (t, r, s, e, q, w, *ss.choices.values(), *[sub.choices[n] for n in ("stop", "resume", "delete")]):
+    for a in (t, r, s, v, e, q, w, *ss.choices.values(), *[sub.choices[n] for n in ("stop", "resume", "delete")]):
         a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 

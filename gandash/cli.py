@@ -9,11 +9,12 @@ from gandash import health
 from gandash.config import ConfigError, fit_to_labels, make_config
 from gandash.data import DataError
 from gandash.evaluator import EvalError
+from gandash.inversion import InversionError
 from gandash.runs import Run, RunError, RunStore
 from gandash.sampling import SamplingError
 from gandash.study import StudyError
 
-USER_ERRORS = (ConfigError, DataError, RunError, SamplingError, EvalError, StudyError)
+USER_ERRORS = (ConfigError, DataError, RunError, SamplingError, InversionError, EvalError, StudyError)
 
 
 class UserError(Exception):
@@ -199,35 +200,88 @@ def cmd_delete(args, store: RunStore) -> int:
     return 0
 
 
-def cmd_sample(args, store: RunStore) -> int:
-    import numpy as np
-
-    from gandash.runs import atomic_write_bytes
-    from gandash.sampling import load_generator, sample
-
-    run = store.get(args.run)
-    cfg = run.config()
-    out = Path(args.out)
+def _npz_out(path: str) -> Path:
+    out = Path(path)
     if out.suffix != ".npz":
-        raise UserError(f"--out must end in .npz, got {args.out!r}")
+        raise UserError(f"--out must end in .npz, got {path!r}")
     if not out.parent.is_dir():
         raise UserError(f"--out: folder {str(out.parent)!r} does not exist")
-    if args.digit is not None and not cfg.takes_label:
+    return out
+
+
+def _check_digit(run, cfg, digit: int | None) -> None:
+    if digit is not None and not cfg.takes_label:
         raise UserError(f"--digit needs a conditional model (or a latent code); "
                         f"run {run.id} is {cfg.architecture} (unconditional)")
     if not run.generator_path.exists():
         raise UserError(f"run {run.id} has no generator.keras yet (it saves one at its first checkpoint)")
-    images, labels = sample(load_generator(run.generator_path), cfg, args.n, args.digit, args.seed, args.size)
+
+
+def _write_npz(out: Path, **arrays) -> None:
     import io
 
+    import numpy as np
+
+    from gandash.runs import atomic_write_bytes
+
     buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(out, buf.getvalue())
+
+
+def cmd_sample(args, store: RunStore) -> int:
+    from gandash.sampling import load_generator, sample
+
+    run = store.get(args.run)
+    cfg = run.config()
+    out = _npz_out(args.out)
+    _check_digit(run, cfg, args.digit)
+    images, labels = sample(load_generator(run.generator_path), cfg, args.n, args.digit, args.seed, args.size)
     arrays = {"images": images}
     if labels is not None:  # the digits asked for, or the InfoGAN codes used
         arrays["labels" if cfg.is_conditional else "codes"] = labels
-    np.savez(buf, **arrays)
-    atomic_write_bytes(out, buf.getvalue())
+    _write_npz(out, **arrays)
     print(f"wrote {len(images)} images to {out}")
     return 0
+
+
+def cmd_invert(args, store: RunStore) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from gandash import inversion
+    from gandash.evaluator import load_cached
+    from gandash.images import to_grid_image
+    from gandash.runs import atomic_write_bytes
+    from gandash.sampling import load_generator
+
+    run = store.get(args.run)
+    cfg = run.config()
+    out = _npz_out(args.out)
+    _check_digit(run, cfg, args.digit)
+    target = inversion.prepare_digit(inversion.read_image(Path(args.image).read_bytes()))
+    evaluator = load_cached(cfg.dataset, store.root) if cfg.dataset != "custom" else None
+    found = inversion.invert(load_generator(run.generator_path), cfg, target, args.digit, evaluator,
+                             steps=args.steps)
+    label = {} if found.label is None else {"label" if cfg.is_conditional else "code": np.int32(found.label)}
+    _write_npz(out, z=found.z, image=found.image, target=target, distance=np.float32(found.distance), **label)
+    drawn = np.asarray(Image.fromarray(found.image).resize(target.shape[::-1], Image.LANCZOS))
+    pair = np.stack([target, drawn])
+    png = out.with_suffix(".png")
+    atomic_write_bytes(png, _png(to_grid_image(pair, 2).resize((2 * 28 * 4 + 8, 28 * 4 + 4))))
+    what = "" if found.label is None else f", {'digit' if cfg.is_conditional else 'code'} {found.label}"
+    print(f"distance {found.distance:.3f} (mean absolute pixel error, 0 to 1){what}, in {found.seconds:.1f} s"
+          + ("" if evaluator is not None else " (pixels only: this runs folder has no evaluator yet)"))
+    print(f"wrote {out} (z, image, target) and {png} (your digit, then its reconstruction)")
+    return 0
+
+
+def _png(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def cmd_eval(args, store: RunStore) -> int:
@@ -365,7 +419,7 @@ def cmd_worker(args, store: RunStore) -> int:
 
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "status": cmd_status, "stop": cmd_stop, "resume": cmd_resume,
-            "delete": cmd_delete, "sample": cmd_sample, "eval": cmd_eval, "queue": cmd_queue,
+            "delete": cmd_delete, "sample": cmd_sample, "invert": cmd_invert, "eval": cmd_eval, "queue": cmd_queue,
             "study": cmd_study, "worker": cmd_worker}
 
 

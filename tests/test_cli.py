@@ -1,6 +1,7 @@
 """The command line: detached training, kill -9 and resume, sampling, one-line errors."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,6 +145,55 @@ def test_sample_bad_input(trained, tmp_path, args, message):
     proc = cli(root, *argv, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o.npz").exists()
+
+
+def _digit_png(path, ink=0):
+    from PIL import Image, ImageDraw
+
+    im = Image.new("L", (200, 200), 255)  # a dark 7 on white paper, as a photo or a scan would be
+    ImageDraw.Draw(im).line([(40, 40), (160, 40), (90, 170)], fill=ink, width=18)
+    im.save(path)
+    return path
+
+
+def test_invert_finds_your_digit_and_saves_its_vector_and_image(trained, tmp_path):
+    root, ids = trained
+    image, out = _digit_png(tmp_path / "seven.png"), tmp_path / "z.npz"
+    proc = cli(root, "invert", ids["cgan"], "--image", str(image), "--digit", "7", "--steps", "20", "--out", str(out))
+    assert re.search(r"distance 0\.\d{3} \(mean absolute pixel error, 0 to 1\), digit 7, in [\d.]+ s", proc.stdout)
+    with np.load(out) as d:
+        assert d["z"].ndim == 1 and d["z"].dtype == np.float32
+        assert d["image"].shape == (28, 28) and d["target"].shape == (28, 28) and int(d["label"]) == 7
+        assert d["target"][2, 2] == 0 and d["target"].max() == 255  # turned white on black, as MNIST
+        distance = float(d["distance"])
+    assert f"distance {distance:.3f}" in proc.stdout
+    from PIL import Image
+
+    with Image.open(out.with_suffix(".png")) as im:
+        assert im.size == (2 * 28 * 4 + 8, 28 * 4 + 4)  # your digit beside its reconstruction
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (lambda p: p.write_bytes(b"not an image at all"), [], "not an image"),
+    (lambda p: _digit_png(p, ink=255), [], "blank"),  # all white
+    (_digit_png, ["--digit", "3"], "needs a conditional model"),
+    (_digit_png, ["--out", "z.txt"], ".npz"),
+])
+def test_invert_bad_input(trained, tmp_path, make, args, message):
+    root, ids = trained
+    image = tmp_path / "in.png"
+    make(image)
+    argv = ["invert", ids["dcgan"], "--image", str(image), *args]
+    proc = cli(root, *argv, *([] if "--out" in args else ["--out", str(tmp_path / "z.npz")]), check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "z.npz").exists()
+
+
+def test_invert_a_run_without_a_generator_yet_says_so(tmp_path):
+    run = RunStore(tmp_path).create(make_config("fast"))
+    proc = cli(tmp_path, "invert", run.id, "--image", str(_digit_png(tmp_path / "7.png")),
+               "--out", str(tmp_path / "z.npz"), check=False)
+    assert proc.returncode == 2 and "no generator.keras yet" in proc.stderr and not (tmp_path / "z.npz").exists()
 
 
 def test_default_preset_on_data_without_labels_trains_unsupervised_and_says_so(tmp_path):
