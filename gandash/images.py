@@ -61,3 +61,19 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, scale: int = 8, strength: 
     rgb = base * (1 - h[..., None]) + color * h[..., None]
     img = Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8), mode="RGB")
     return img.resize((img.width * scale, img.height * scale), Image.BILINEAR)
+
+
+def tinted_grid(images: np.ndarray, cols: int, colors: list[str] | None = None, *, pad: int = 2,
+                scale: int = 1, strength: float = 0.55) -> Image.Image:
+    """An RGB grid of digits; with ``colors`` (one "#rrggbb" per image) each tile's ink is tinted."""
+    gray = to_grid_array(images, cols, pad).astype(np.float32) / 255.0
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    if colors is not None:
+        h, w = np.asarray(images).shape[1:]
+        for i, color in enumerate(colors):
+            r, c = divmod(i, max(1, min(cols, len(images))))
+            tint = np.array([int(color[k:k + 2], 16) for k in (1, 3, 5)], np.float32) / 255.0
+            y, x = pad + r * (h + pad), pad + c * (w + pad)
+            tile = rgb[y:y + h, x:x + w]
+            rgb[y:y + h, x:x + w] = tile * (1 - strength) + tile * tint * strength + (1 - tile) * tint * 0.18
+    return upscale(Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8), mode="RGB"), scale)

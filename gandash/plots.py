@@ -359,3 +359,31 @@ def band_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], column_name
     if not curves:
         _empty(fig, f"no run has been evaluated for {label(column_name)} yet")
     return fig
+
+
+def latent_map_figure(image, n: int, *, digits: Sequence[int] | None = None, big: bool = False) -> go.Figure:
+    """A latent map (an n×n grid image) with one clickable point per cell, row by row; hovering a
+    cell says its row, column and (with ``digits``) what the evaluator reads in it."""
+    import numpy as np
+
+    arr = np.asarray(image.convert("RGB"))
+    cell = arr.shape[0] / n
+    rows, cols = np.divmod(np.arange(n * n), n)
+    text = [f"row {r + 1}, column {c + 1}" + (f": reads as {digits[i]}" if digits is not None else "")
+            for i, (r, c) in enumerate(zip(rows, cols))]
+    fig = go.Figure(go.Image(z=arr, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=(cols + 0.5) * cell, y=(rows + 0.5) * cell, mode="markers", text=text, showlegend=False,
+                             hovertemplate="%{text}<extra></extra>", customdata=list(range(n * n)),
+                             marker=dict(size=max(6.0, 600 / n), symbol="square", color="rgba(0,0,0,0.01)"),
+                             selected=dict(marker=dict(color="rgba(255,200,0,0.35)")),
+                             unselected=dict(marker=dict(opacity=1.0))))
+    for d in sorted(set(digits or [])):  # the colour key, as legend entries
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"reads as {d}",
+                                 marker=dict(size=12, symbol="square", color=PALETTE[d % len(PALETTE)])))
+    side = 900 if big else 640
+    fig.update_layout(width=side + (110 if digits else 0), height=side, margin=dict(l=0, r=0, t=0, b=0),
+                      showlegend=bool(digits),
+                      dragmode=False, clickmode="event+select", plot_bgcolor="black")
+    fig.update_xaxes(visible=False, range=[0, arr.shape[1]], constrain="domain")
+    fig.update_yaxes(visible=False, range=[arr.shape[0], 0], scaleanchor="x")
+    return fig

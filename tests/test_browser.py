@@ -158,3 +158,40 @@ def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_p
         fixed = store.get(page.url.split("run=")[1])
         assert fixed.id != sick.id and fixed.config().d_lr == 0.00025 and fixed.config().g_lr == 2e-05
         launcher.stop(fixed, wait=60)
+
+
+def test_draw_a_digit_find_it_and_tour_from_it(tmp_path):
+    from playwright.sync_api import expect
+
+    from gandash.runs import RunStore
+    from gandash.train import train
+    from tests.conftest import tiny
+
+    shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")
+    runs_dir = tmp_path / "runs"
+    run = RunStore(runs_dir).create(tiny("fast", architecture="cgan", steps=4, name="tiny cgan"))
+    assert train(run, install_signal_handlers=False) == "finished"
+    with serve(runs_dir, tmp_path / "streamlit.log") as url, browser_page() as page:
+        goto(page, url, "explore", run=run.id)
+        page.get_by_role("tab", name="Your digit").click()
+        settle(page)
+        canvas = page.frame_locator("iframe[title*='st_canvas']").locator("canvas.upper-canvas").last
+        canvas.wait_for(timeout=30_000)
+        box = canvas.bounding_box()
+        x0, y0 = box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.2
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for k in range(1, 21):  # a '7': across the top, then down and to the left
+            if k <= 8:
+                page.mouse.move(x0 - box["width"] * 0.25 + k * box["width"] * 0.05, y0, steps=2)
+            else:
+                page.mouse.move(x0 + box["width"] * 0.15 - (k - 8) * box["width"] * 0.02,
+                                y0 + (k - 8) * box["height"] * 0.05, steps=2)
+        page.mouse.up()
+        settle(page, 1.5)
+        expect(page.get_by_text("As the network sees it", exact=False)).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Find it").click()
+        expect(page.get_by_text("what G draws from z")).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("slerp from your digit to the sample of seed 0")).to_be_visible()
+        settle(page)
+        shoot(page, shots / "your_digit.png")

@@ -12,7 +12,7 @@ from gandash.config import RunConfig
 from gandash.images import gif_bytes, png_bytes, to_grid_image
 from gandash.runs import Run, RunError
 from gandash.sampling import SamplingError, generate, interpolate, latents, sample
-from gandash.ui import common, discriminator_panel, quality
+from gandash.ui import common, discriminator_panel, quality, your_digit
 
 N_CANDIDATES = 16
 DISCRIMINATOR_TAB, GAME_TAB = "Discriminator's view", "Real or generated?"
@@ -50,21 +50,27 @@ def render() -> None:
                f"Generator of the latest checkpoint (the run is at step {step:,}); "
                "a newer checkpoint is picked up automatically.")
     # The discriminator's tabs load D and score a thousand images: they run only while open.
-    tabs = st.tabs(["Samples", "Interpolation", "Per digit", "Latent walk", DISCRIMINATOR_TAB, GAME_TAB],
-                   key="ex_tab", on_change="rerun")
+    tabs = st.tabs(["Samples", "Your digit", "Interpolation", "Per digit", "Latent walk", "Latent map",
+                    DISCRIMINATOR_TAB, GAME_TAB], key="ex_tab", on_change="rerun")
     with tabs[0]:
         samples_tab(gen, cfg, run)
     with tabs[1]:
-        interpolation_tab(gen, cfg, run)
+        if tabs[1].open:
+            your_digit.digit_tab(gen, cfg, run)
     with tabs[2]:
-        digits_tab(gen, cfg, run)
+        interpolation_tab(gen, cfg, run)
     with tabs[3]:
-        walk_tab(gen, cfg)
+        digits_tab(gen, cfg, run)
     with tabs[4]:
-        if tabs[4].open:
-            discriminator_panel.view_section(run, cfg, gen, key="ex_dv")
+        walk_tab(gen, cfg)
     with tabs[5]:
         if tabs[5].open:
+            your_digit.map_tab(gen, cfg, run)
+    with tabs[6]:
+        if tabs[6].open:
+            discriminator_panel.view_section(run, cfg, gen, key="ex_dv")
+    with tabs[7]:
+        if tabs[7].open:
             discriminator_panel.game(run, cfg, gen)
 
 
@@ -110,6 +116,9 @@ def samples_tab(gen, cfg: RunConfig, run: Run) -> None:
     img = _show(images, cols, caption)
     st.download_button("Download (PNG)", png_bytes(common.styled(img, common.image_scale())),
                        file_name=f"{run.id}-seed{seed}.png", mime="image/png", key="dl_samples")
+    k = int(st.number_input("Sample to check against the training set", 1, n, 1, key="ex_nn_pick",
+                            help="Counted row by row from the top left."))
+    your_digit.copying_section(cfg, images[k - 1], key="ex_nn", what=f"sample {k}")
 
 
 def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:

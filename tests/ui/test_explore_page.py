@@ -14,8 +14,8 @@ def test_explore_unconditional(trained):
     store, ids = trained
     at = app("explore", store.root, run=ids["dcgan"])
     assert not at.exception and not at.error
-    assert [t.label for t in at.tabs] == ["Samples", "Interpolation", "Per digit", "Latent walk",
-                                         "Discriminator's view", "Real or generated?"]
+    assert [t.label for t in at.tabs] == ["Samples", "Your digit", "Interpolation", "Per digit", "Latent walk",
+                                         "Latent map", "Discriminator's view", "Real or generated?"]
     n_images = len(at.get("image"))
     at.slider(key="ip_steps").set_value(5).run()
     at.radio(key="ip_method").set_value("lerp").run()
@@ -144,3 +144,61 @@ def test_the_real_or_generated_game_scores_you_against_d(trained):
     assert [m.label for m in at.metric] == ["Rounds", "You", "The discriminator"] and at.metric[0].value == "1"
     at.button(key=f"game_next_{ids['acgan']}").click().run()
     assert not at.exception and not [c for c in at.checkbox if c.label.startswith("generated #") and c.value]
+
+
+# -- your digit and the latent map ------------------------------------------------------------------
+def captions(at) -> str:
+    return "\n".join(img.caption for e in at.get("image") for img in e.proto.imgs)
+
+
+def _your_digit(store, run_id, source="From the test split"):
+    at = app("explore", store.root, run=run_id)
+    at.session_state["ex_tab"] = "Your digit"
+    at.session_state["yd_source"] = source
+    return at.run()
+
+
+def test_a_test_digit_is_found_and_toured_from(trained):
+    store, ids = trained
+    at = _your_digit(store, ids["acgan"])
+    assert not at.exception and not at.error
+    assert "As the network sees it" in captions(at)
+    at.number_input(key="yd_index").set_value(7).run()
+    at.selectbox(key="yd_label").set_value(3).run()
+    at.button(key="yd_find").click().run()
+    assert not at.exception and not at.error
+    distance = next(m for m in at.metric if m.label == "Distance")
+    assert 0.0 <= float(distance.value) <= 1.0
+    assert "as digit 3" in texts(at, "caption")
+    shown = captions(at)
+    for caption in ("your digit", "what G draws from z", "slerp from your digit to the sample of seed 0",
+                    "moved along one direction", "your style as every digit"):
+        assert caption in shown, caption
+    at.radio(key="yd_method").set_value("lerp").run()  # the found vector stays and feeds every tour
+    assert not at.exception and "lerp from your digit" in captions(at)
+
+
+def test_an_empty_canvas_and_bad_uploads_say_so_and_nothing_is_searched(trained):
+    store, ids = trained
+    at = _your_digit(store, ids["dcgan"], "Draw")
+    assert not at.exception and "The canvas is empty" in texts(at, "info")
+    assert at.button(key="yd_find").disabled
+    at = _your_digit(store, ids["dcgan"], "Upload")
+    assert not at.exception and at.button(key="yd_find").disabled
+    assert "yd_found" not in at.session_state
+
+
+def test_the_latent_map_is_drawn_around_a_seed_and_through_your_digit(trained):
+    store, ids = trained
+    at = app("explore", store.root, run=ids["infogan"])
+    at.session_state["ex_tab"] = "Latent map"
+    at.run()
+    assert not at.exception and not at.error
+    chart = next(c for c in at.get("plotly_chart") if c.key == "mp_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["data"][0]["type"] == "image" and len(spec["data"][1]["customdata"]) == 11 * 11
+    at.slider(key="mp_n").set_value(5).run()
+    at.radio(key="mp_plane").set_value("Through three points").run()
+    assert not at.exception and not at.error
+    spec = json.loads(next(c for c in at.get("plotly_chart") if c.key == "mp_chart").proto.spec)
+    assert len(spec["data"][1]["customdata"]) == 25
