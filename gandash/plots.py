@@ -380,8 +380,9 @@ def latent_map_figure(image, n: int, *, digits: Sequence[int] | None = None, big
     for d in sorted(set(digits or [])):  # the colour key, as legend entries
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"reads as {d}",
                                  marker=dict(size=12, symbol="square", color=PALETTE[d % len(PALETTE)])))
-    side = 900 if big else 640
-    fig.update_layout(width=side + (110 if digits else 0), height=side, margin=dict(l=0, r=0, t=0, b=0),
+    side = 900 if big else 640  # presentation mode: as wide as the page allows, this tall
+    fig.update_layout(width=None if big else side + (110 if digits else 0), height=side,
+                      margin=dict(l=0, r=0, t=0, b=0),
                       showlegend=bool(digits),
                       dragmode=False, clickmode="event+select", plot_bgcolor="black")
     fig.update_xaxes(visible=False, range=[0, arr.shape[1]], constrain="domain")
