@@ -62,7 +62,7 @@ def render() -> None:
     with tabs[3]:
         digits_tab(gen, cfg, run)
     with tabs[4]:
-        walk_tab(gen, cfg)
+        walk_tab(gen, cfg, run)
     with tabs[5]:
         if tabs[5].open:
             your_digit.map_tab(gen, cfg, run)
@@ -122,7 +122,9 @@ def samples_tab(gen, cfg: RunConfig, run: Run) -> None:
 
 
 def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
-    st.markdown("Pick two endpoints from these candidates, then the path between them.")
+    yours = your_digit.found_for(run)
+    st.markdown("Pick two endpoints from these candidates, then the path between them."
+                + (" *Your digit* (from the Your digit tab) is one of them." if yours is not None else ""))
     cseed = _seed_box("Candidate seed", "ip_seed")
     z = latents(N_CANDIDATES, cfg.latent_dim, cfg.latent_dist, seed=cseed + 7)
     label = _label_box(cfg, st, "ip_digit")
@@ -131,17 +133,21 @@ def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
     cols = st.columns(8)
     for i, im in enumerate(cand):
         cols[i % 8].image(common.styled(to_grid_image(im[None], 1, pad=0), 2), caption=f"#{i + 1}")
+    names = {i: f"#{i + 1}" for i in range(N_CANDIDATES)}
+    if yours is not None:  # your digit, as found: one more endpoint
+        z = np.concatenate([z, yours.z[None]])
+        names[N_CANDIDATES] = "your digit"
     c = st.columns(4)
-    a = c[0].selectbox("From", range(N_CANDIDATES), format_func=lambda i: f"#{i + 1}", key="ip_a")
-    b = c[1].selectbox("To", range(N_CANDIDATES), index=N_CANDIDATES - 1, format_func=lambda i: f"#{i + 1}", key="ip_b")
+    a = c[0].selectbox("From", list(names), format_func=names.get, key="ip_a")
+    b = c[1].selectbox("To", list(names), index=N_CANDIDATES - 1, format_func=names.get, key="ip_b")
     method = c[2].radio("Path", ["slerp", "lerp"], key="ip_method", horizontal=True,
                         help="slerp follows the sphere where Gaussian latents live; lerp is a straight line.")
     steps = c[3].slider("Steps", 3, 24, 10, key="ip_steps")
     path = interpolate(z[a], z[b], steps, method)
     frames = generate(gen, cfg, path, np.full(steps, label or 0, np.int32) if cfg.takes_label else None)
-    _show(frames, steps, f"{method} from #{a + 1} to #{b + 1}, {steps} steps",
+    _show(frames, steps, f"{method} from {names[a]} to {names[b]}, {steps} steps",
           scale=common.image_scale(3))
-    _gif_button(frames, f"{run.id}-{method}-{a + 1}-{b + 1}.gif", "ip")
+    _gif_button(frames, f"{run.id}-{method}-{names[a]}-{names[b]}.gif".replace("#", "").replace(" ", "-"), "ip")
 
 
 def _gif_button(frames: np.ndarray, name: str, key: str) -> None:
@@ -242,14 +248,18 @@ def bucketed_digits(gen, cfg: RunConfig, run: Run) -> None:
     _show(np.concatenate(rows), per, "row k: samples classified as digit k (black = none)")
 
 
-def walk_tab(gen, cfg: RunConfig) -> None:
+def walk_tab(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("Move one sample along a random direction in latent space.")
+    yours = your_digit.found_for(run)
+    if yours is not None:
+        from_yours = st.toggle("Start from your digit (as found on the Your digit tab)", key="wk_yours")
     c = st.columns(3)
-    zseed = int(c[0].number_input("Start seed", 0, 2**31 - 1, 0, key="wk_z"))
+    zseed = int(c[0].number_input("Start seed", 0, 2**31 - 1, 0, key="wk_z",
+                                  disabled=yours is not None and from_yours))
     dseed = int(c[1].number_input("Direction seed", 0, 2**31 - 1, 1, key="wk_d"))
     label = _label_box(cfg, c[2], "wk_digit")
     alpha = st.slider("Position along the direction", -4.0, 4.0, 0.0, 0.25, key="wk_alpha")
-    z0 = latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
+    z0 = yours.z if yours is not None and from_yours else latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
     d = morph.random_direction(cfg.latent_dim, dseed)
     strip = np.linspace(-4, 4, 9)
     images = morph.walk(gen, cfg, z0, d, [alpha, *strip], label)

@@ -62,6 +62,12 @@ def _label_choice(cfg: RunConfig, key: str, *, search: bool, default: int = 0) -
                              f"and keeps the closest.")
 
 
+def found_for(run: Run) -> inv.Inversion | None:
+    """The vector Find it found for this run's current generator, if any: other tabs offer it as a point."""
+    found = st.session_state.get(FOUND)
+    return found["result"] if found and found["generator"] == common.generator_key(run) else None
+
+
 # -- your digit ---------------------------------------------------------------------------------------------
 def digit_tab(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("Bring your own digit: draw it, take one from the test split, or upload an image. "
@@ -84,11 +90,10 @@ def digit_tab(gen, cfg: RunConfig, run: Run) -> None:
     label = _label_choice(cfg, "yd_label", search=True) if cfg.takes_label else None
     if st.button("Find it", type="primary", icon=":material/search:", key="yd_find", disabled=digit is None):
         _find(gen, cfg, run, digit, label)
-    found = st.session_state.get(FOUND)
-    if not found or found["generator"] != common.generator_key(run):
+    if found_for(run) is None:
         return
-    _show_found(cfg, found)
-    _tours(gen, cfg, run, found["result"])
+    _show_found(cfg, st.session_state[FOUND])
+    _tours(gen, cfg, run, found_for(run))
 
 
 def _pick(source: str, cfg: RunConfig) -> tuple[np.ndarray | None, int | None]:
@@ -245,8 +250,7 @@ MAP_PLANES = ("Around one point, along two random directions", "Through three po
 
 def map_tab(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("A grid of latents over a plane, drawn as one image. Click a cell to open it.")
-    found = st.session_state.get(FOUND)
-    yours = found["result"] if found and found["generator"] == common.generator_key(run) else None
+    yours = found_for(run)
     c = st.columns(4)
     plane_kind = c[0].radio("Plane", MAP_PLANES, key="mp_plane")
     n = c[1].slider("Cells per side", 5, inv.MAP_MAX, 11, 2, key="mp_n")

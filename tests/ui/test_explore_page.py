@@ -176,6 +176,15 @@ def test_a_test_digit_is_found_and_toured_from(trained):
         assert caption in shown, caption
     at.radio(key="yd_method").set_value("lerp").run()  # the found vector stays and feeds every tour
     assert not at.exception and "lerp from your digit" in captions(at)
+    at.session_state["ex_tab"] = "Interpolation"  # and it is an endpoint there, and a walk's start
+    at.run()
+    assert "your digit" in at.selectbox(key="ip_a").options
+    at.selectbox(key="ip_a").set_value(16).run()
+    assert "slerp from your digit to #16, 10 steps" in captions(at)
+    at.session_state["ex_tab"] = "Latent walk"
+    at.run()
+    at.toggle(key="wk_yours").set_value(True).run()
+    assert not at.exception and at.number_input(key="wk_z").disabled
 
 
 def test_an_empty_canvas_and_bad_uploads_say_so_and_nothing_is_searched(trained):
