@@ -247,11 +247,10 @@ def cmd_sample(args, store: RunStore) -> int:
 
 def cmd_invert(args, store: RunStore) -> int:
     import numpy as np
-    from PIL import Image
 
     from gandash import inversion
     from gandash.evaluator import load_cached
-    from gandash.images import to_grid_image
+    from gandash.images import png_bytes, to_grid_image
     from gandash.runs import atomic_write_bytes
     from gandash.sampling import load_generator
 
@@ -265,23 +264,14 @@ def cmd_invert(args, store: RunStore) -> int:
                              steps=args.steps)
     label = {} if found.label is None else {"label" if cfg.is_conditional else "code": np.int32(found.label)}
     _write_npz(out, z=found.z, image=found.image, target=target, distance=np.float32(found.distance), **label)
-    drawn = np.asarray(Image.fromarray(found.image).resize(target.shape[::-1], Image.LANCZOS))
-    pair = np.stack([target, drawn])
+    pair = np.stack([target, inversion.resized(found.image, len(target))])
     png = out.with_suffix(".png")
-    atomic_write_bytes(png, _png(to_grid_image(pair, 2).resize((2 * 28 * 4 + 8, 28 * 4 + 4))))
+    atomic_write_bytes(png, png_bytes(to_grid_image(pair, 2).resize((2 * 28 * 4 + 8, 28 * 4 + 4))))
     what = "" if found.label is None else f", {'digit' if cfg.is_conditional else 'code'} {found.label}"
     print(f"distance {found.distance:.3f} (mean absolute pixel error, 0 to 1){what}, in {found.seconds:.1f} s"
           + ("" if evaluator is not None else " (pixels only: this runs folder has no evaluator yet)"))
     print(f"wrote {out} (z, image, target) and {png} (your digit, then its reconstruction)")
     return 0
-
-
-def _png(image) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def cmd_eval(args, store: RunStore) -> int:

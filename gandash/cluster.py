@@ -179,10 +179,6 @@ def cancel(run: Run, wait: float = 0.0) -> str:
     return "stopping" if state in ACTIVE_STATES else state
 
 
-def is_ray_run(run: Run) -> bool:
-    return (read_json(run.status_path) or {}).get("backend") == "ray"
-
-
 # -- the cluster side: the task and the actor that owns it --------------------------------------------
 def in_task() -> dict[str, Any]:
     """Inside a Ray task: the cores Ray gave it and the node it runs on."""
@@ -248,9 +244,6 @@ class Trainings:
             return False
         ray.cancel(ref)  # waiting: never starts; training: SIGINT, which the trainer takes as Stop
         return True
-
-    async def active(self) -> list[str]:
-        return sorted(self.tasks)
 
 
 def _settle(run: Run, state: str, error: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gandash.data import scale, to_uint8
+from gandash.data import scale
 from gandash.sampling import SamplingError, generate, latents
 
 MNIST_BOX = 20  # MNIST digits were scaled to fit a 20×20 box, then centred by mass in 28×28
@@ -119,9 +119,12 @@ def invert(generator, cfg, target: np.ndarray, label: int | None = None, feature
     say = progress or (lambda frac, msg: None)
     began = time.perf_counter()
     labels = _candidate_labels(cfg, label)
-    goal = _as_model_range(target, cfg)
+    if np.ndim(target) != 2:
+        raise InversionError(f"the target must be one grey image (H, W), got shape {np.shape(target)}")
+    pixels = resized(target, cfg.image_size).astype(np.float32)
+    goal = np.asarray(scale(pixels, cfg.output_activation), np.float32)
     say(0.0, f"Trying {starts * len(labels):,} random starting points…")
-    z0, l0 = _best_starts(generator, cfg, goal, labels, starts, keep, seed)
+    z0, l0 = _best_starts(generator, cfg, pixels, labels, starts, keep, seed)
     descent = _Descent(generator, cfg, goal, l0, features, feature_weight, lr)
     z = tf.Variable(z0)
     chunk = max(1, steps // 10)
@@ -133,7 +136,7 @@ def invert(generator, cfg, target: np.ndarray, label: int | None = None, feature
         say(done / steps, f"Refining {len(z0)} candidates: step {done} of {steps}")
     zs = z.numpy()
     images = generate(generator, cfg, zs, l0)
-    errors = np.abs(images.astype(np.float32) - _target_uint8(target, cfg)[None]).mean(axis=(1, 2)) / 255.0
+    errors = np.abs(images.astype(np.float32) - pixels[None]).mean(axis=(1, 2)) / 255.0
     best = int(np.argmin(errors))
     return Inversion(zs[best], None if l0 is None else int(l0[best]), images[best], float(errors[best]),
                      time.perf_counter() - began)
@@ -151,26 +154,20 @@ def _candidate_labels(cfg, label: int | None) -> list[int | None]:
     return [label]
 
 
-def _target_uint8(target: np.ndarray, cfg) -> np.ndarray:
-    t = np.asarray(target)
-    if t.ndim != 2:
-        raise InversionError(f"the target must be one grey image (H, W), got shape {t.shape}")
-    if t.shape != (cfg.image_size, cfg.image_size):
-        from PIL import Image
+def resized(image: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 grey image (H, W) at size × size (unchanged when it already is)."""
+    image = np.asarray(image)
+    if image.shape == (size, size):
+        return image.astype(np.uint8)
+    from PIL import Image
 
-        t = np.asarray(Image.fromarray(t.astype(np.uint8)).resize((cfg.image_size,) * 2, Image.LANCZOS))
-    return t.astype(np.float32)
-
-
-def _as_model_range(target: np.ndarray, cfg) -> np.ndarray:
-    return np.asarray(scale(_target_uint8(target, cfg), cfg.output_activation), np.float32)
+    return np.asarray(Image.fromarray(image.astype(np.uint8)).resize((size, size), Image.LANCZOS))
 
 
-def _best_starts(generator, cfg, goal: np.ndarray, labels: list[int | None], starts: int, keep: int,
+def _best_starts(generator, cfg, target: np.ndarray, labels: list[int | None], starts: int, keep: int,
                  seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """The ``keep`` closest of ``starts`` random latents for each candidate label (pixels only)."""
     zs, ls = [], []
-    target = to_uint8(goal, cfg.output_activation).astype(np.float32)
     for i, lab in enumerate(labels):
         z = latents(starts, cfg.latent_dim, cfg.latent_dist, seed=seed * 1009 + i)
         lab_arr = None if lab is None else np.full(starts, lab, np.int32)

@@ -54,9 +54,6 @@ def spawn(run: Run, lock: Lock) -> int:
     return proc.pid
 
 
-BACKENDS = ("local", "ray")
-
-
 def start(store: RunStore, cfg: RunConfig, backend: str = "local") -> Run:
     """Create a run directory for a validated config and start its trainer (here, or as a Ray task)."""
     if backend == "ray":
@@ -83,7 +80,8 @@ def stop(run: Run, wait: float = 0.0) -> str:
     cancelled through Ray, wherever it runs.
     """
     _reap()
-    if (read_json(run.status_path) or {}).get("backend") == "ray" and run.status().get("state") in ACTIVE_STATES:
+    status = run.status()
+    if status.get("backend") == "ray" and status.get("state") in ACTIVE_STATES:
         from gandash import cluster
 
         return cluster.cancel(run, wait=wait)

@@ -2,8 +2,6 @@
 space around it, map the plane of latents, and check a sample against its nearest training images."""
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 
@@ -141,14 +139,13 @@ def _find(gen, cfg: RunConfig, run: Run, digit: np.ndarray, label: int | None) -
         st.error(f"Cannot find it: {e}")
         return
     bar.empty()
-    st.session_state[FOUND] = {"generator": common.generator_key(run), "target": digit, "result": result,
-                               "digest": hashlib.sha1(digit.tobytes()).hexdigest()[:8]}
+    st.session_state[FOUND] = {"generator": common.generator_key(run), "target": digit, "result": result}
 
 
 def _show_found(cfg: RunConfig, found: dict) -> None:
     result: inv.Inversion = found["result"]
     st.subheader("Found")
-    reads = _reads(cfg, np.stack([found["target"], _at_28(result.image)]))
+    reads = _reads(cfg, np.stack([found["target"], inv.resized(result.image, 28)]))
     c = st.columns(4)
     with c[0]:
         common.show_image(to_grid_image(found["target"][None], 1, pad=0), scale=4, caption="your digit")
@@ -164,14 +161,6 @@ def _show_found(cfg: RunConfig, found: dict) -> None:
     else:
         c[3].caption("The evaluator is not trained for this runs folder, so inversion matched pixels only "
                      "(train it from the Train page's quality section).")
-
-
-def _at_28(image: np.ndarray) -> np.ndarray:
-    if image.shape == (28, 28):
-        return image
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(image).resize((28, 28), Image.LANCZOS))
 
 
 def _tours(gen, cfg: RunConfig, run: Run, result: inv.Inversion) -> None:
@@ -220,7 +209,7 @@ def copying_section(cfg: RunConfig, image: np.ndarray, *, key: str, what: str = 
                          "images (and their features, when the evaluator is trained): a few seconds."):
             return
         train = _split(cfg.dataset, "train")
-        q = _at_28(image)
+        q = inv.resized(image, 28)
         rows = []
         evaluator = _evaluator(cfg)
         if evaluator is not None:
@@ -281,11 +270,12 @@ def map_tab(gen, cfg: RunConfig, run: Run) -> None:
     except (inv.InversionError, SamplingError) as e:
         st.warning(str(e))
         return
+    scorer = _evaluator(cfg)
     overlay = st.toggle("Colour each cell by the digit the evaluator reads", key="mp_overlay",
-                        disabled=_evaluator(cfg) is None,
-                        help=None if _evaluator(cfg) is not None else "Needs the evaluator of this runs folder.")
+                        disabled=scorer is None,
+                        help=None if scorer is not None else "Needs the evaluator of this runs folder.")
     digits = None
-    if overlay and _evaluator(cfg) is not None:
+    if overlay and scorer is not None:
         from gandash import evaluate
 
         digits = evaluate.classify(images, cfg.dataset, common.store().root).argmax(axis=1).tolist()
