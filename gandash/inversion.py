@@ -22,6 +22,7 @@ from gandash.sampling import SamplingError, generate, latents
 MNIST_BOX = 20  # MNIST digits were scaled to fit a 20×20 box, then centred by mass in 28×28
 MAX_SIDE = 4096  # an upload larger than this on either side is refused before it is decoded
 MAP_MAX = 21
+MAX_STEPS = 5000
 
 Progress = Callable[[float, str], None]
 
@@ -116,6 +117,8 @@ def invert(generator, cfg, target: np.ndarray, label: int | None = None, feature
     pixels only."""
     import tensorflow as tf
 
+    if not 1 <= steps <= MAX_STEPS:
+        raise InversionError(f"steps must be from 1 to {MAX_STEPS}, got {steps}")
     say = progress or (lambda frac, msg: None)
     began = time.perf_counter()
     labels = _candidate_labels(cfg, label)

@@ -178,6 +178,8 @@ def test_invert_finds_your_digit_and_saves_its_vector_and_image(trained, tmp_pat
     (lambda p: _digit_png(p, ink=255), [], "blank"),  # all white
     (_digit_png, ["--digit", "3"], "needs a conditional model"),
     (_digit_png, ["--out", "z.txt"], ".npz"),
+    (_digit_png, ["--steps", "0"], "steps must be from 1 to 5000"),
+    (lambda p: None, [], "No such file or directory"),  # no image at that path
 ])
 def test_invert_bad_input(trained, tmp_path, make, args, message):
     root, ids = trained
