@@ -88,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_dir")
     w.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
-    w.add_argument("--ray", action="store_true", help=argparse.SUPPRESS)
+    w.add_argument("--slot-fd", type=int, default=None, help=argparse.SUPPRESS)
+    w.add_argument("--slot", type=int, default=None, help=argparse.SUPPRESS)
+    w.add_argument("--since", type=float, default=None, help=argparse.SUPPRESS)
     for a in (t, r, s, v, e, q, w, *ss.choices.values(), *[sub.choices[n] for n in ("stop", "resume", "delete")]):
         a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
@@ -99,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from gandash import cli
 
-    try:
-        return cli.run_command(args)
-    except cli.UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return cli.run_command(args)
 
 
 if __name__ == "__main__":

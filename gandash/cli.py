@@ -5,19 +5,13 @@ import json
 import sys
 from pathlib import Path
 
-from gandash import health
-from gandash.config import ConfigError, fit_to_labels, make_config
-from gandash.data import DataError
-from gandash.evaluator import EvalError
-from gandash.inversion import InversionError
-from gandash.runs import Run, RunError, RunStore
-from gandash.sampling import SamplingError
-from gandash.study import StudyError
-
-USER_ERRORS = (ConfigError, DataError, RunError, SamplingError, InversionError, EvalError, StudyError)
+from gandash import backends, health
+from gandash.config import fit_to_labels, make_config
+from gandash.errors import GandashError
+from gandash.runs import Run, RunStore
 
 
-class UserError(Exception):
+class UserError(GandashError):
     """Bad input from the command line: printed as one line, exit code 2."""
 
 
@@ -38,12 +32,10 @@ def progress_line(run: Run) -> str:
     ips = st.get("images_per_sec")
     speed = f"{ips:7.0f} img/s" if isinstance(ips, (int, float)) else "      - img/s"
     line = f"{run.id:40s} {st.get('state', '?'):9s} {step:>8d}/{total:<8d} {pct} {speed}"
-    if st.get("state") == "queued" and st.get("backend") == "ray":
-        line += "  (with the Ray cluster: waiting for its resources, or for a retry)"
-    elif st.get("state") == "queued" and st.get("queue_position"):
-        line += f"  (#{st['queue_position']} in the queue)"
-    if st.get("lost"):
-        line += "  (lost: its trainer ended without saying so)"
+    if st.state == "queued" and (why := backends.of(st).waiting_text(st)):
+        line += f"  ({why})"
+    if st.lost:
+        line += f"  ({st.error})"
     elif st.get("not_responding"):
         line += f"  (not responding for {st['not_responding']} s)"
     return line
@@ -63,7 +55,7 @@ def cmd_train(args, store: RunStore) -> int:
     if args.create_only:
         print(store.create(cfg).id)
         return 0
-    if args.detach or args.backend == "ray":
+    if args.detach or args.backend != "local":  # elsewhere: follow it from here
         from gandash.launcher import start
 
         run = start(store, cfg, backend=args.backend)
@@ -87,7 +79,8 @@ def _follow(run: Run, poll_s: float = 2.0) -> int:
 
     from gandash.runs import ACTIVE_STATES
 
-    print(f"run {run.id} on the Ray cluster; Ctrl-C stops following (the run goes on; "
+    where = backends.LABELS.get(run.status().backend, "backend")
+    print(f"run {run.id} on the {where}; Ctrl-C stops following (the run goes on; "
           f"`python -m gandash stop {run.id}` stops it)", file=sys.stderr)
     last = ""
     while (state := run.status().get("state")) in ACTIVE_STATES:
@@ -123,11 +116,11 @@ def cmd_runs(args, store: RunStore) -> int:
     if args.json:
         out = []
         for run in runs:
-            item = {"id": run.id, "status": run.status(), "alerts": [a.to_dict() for a in health.read(run)]}
+            item = {"id": run.id, "status": run.status().to_json(), "alerts": [a.to_dict() for a in health.read(run)]}
             try:
                 cfg = run.config()
                 item.update(architecture=cfg.architecture, dataset=cfg.dataset, name=cfg.name)
-            except RunError as e:
+            except GandashError as e:
                 item["error"] = str(e)
             out.append(item)
         print(json.dumps(out, indent=2))
@@ -389,22 +382,12 @@ def _wait_for_study(studies, plan) -> int:
 
 
 def cmd_worker(args, store: RunStore) -> int:
-    from gandash.locks import Lock
-    from gandash.train import train
+    from gandash.train import work
 
-    run = Run(Path(args.run_dir).resolve())
-    lock = None
-    if args.lock_fd is not None:  # taken by the launcher and handed down
-        try:
-            lock = Lock.adopt(run.lock_path, args.lock_fd)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-    placement = {}
-    if args.ray:  # a Ray task: Ray queued it and gave it its cores
-        from gandash.cluster import in_task
-
-        placement = {"queued": False, **in_task()}
-    state = train(run, lock=lock, **placement)
+    try:
+        state = work(args.run_dir, lock_fd=args.lock_fd, slot_fd=args.slot_fd, slot=args.slot, since=args.since)
+    except ValueError as e:  # a descriptor that is not the run's lock
+        raise UserError(str(e)) from None
     return 0 if state in ("finished", "stopped", "diverged") else 1
 
 
@@ -414,11 +397,15 @@ COMMANDS = {"train": cmd_train, "runs": cmd_runs, "status": cmd_status, "stop": 
 
 
 def run_command(args) -> int:
+    """Run one command; every error a user can cause (GandashError, or a file that cannot be used) is
+    printed as one line with exit code 2, here and nowhere else."""
     store = RunStore(getattr(args, "runs_dir", None))
     try:
         return COMMANDS[args.command](args, store)
-    except USER_ERRORS as e:
-        raise UserError(str(e)) from None
+    except GandashError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
-        raise UserError(f"{e.strerror or e}: {e.filename or ''}".strip()) from None
+        print(f"error: {f'{e.strerror or e}: {e.filename or chr(32)}'.strip()}", file=sys.stderr)
+        return 2
 

@@ -26,13 +26,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gandash.launcher import PACKAGE_ROOT
+from gandash.backends import Backend, stop_by_lock
+from gandash.dispatch import PACKAGE_ROOT
+from gandash.lifecycle import ACTIVE, Status
 from gandash.run_queue import CORES_PER_CPU_SLOT
-from gandash.runs import ACTIVE_STATES, Run, RunError, read_json
+from gandash.runs import Run, RunError, atomic_write_json, backend_file, read_json
 
 NAMESPACE = "gandash"
 SUPERVISOR = "trainings"
 MAX_RETRIES = 3  # a task whose worker or node dies is started again this many times
+VOUCH_EVERY_S = 10.0  # the actor says which runs it holds this often (lifecycle.BACKEND_STALE_S: lost after 60 s)
 PASSED_ENV = ("GANDASH_DATA_DIR", "GANDASH_RUNS_DIR", "TF_CPP_MIN_LOG_LEVEL")
 INSTALL_HINT = ("Ray is not installed: `pip install -r requirements-cluster.txt`, then point RAY_ADDRESS at the "
                 "cluster's head (or run `ray start --head` here)")
@@ -63,6 +66,11 @@ def session() -> Iterator[Any]:
         return
     address = os.environ.get("RAY_ADDRESS") or "auto"
     where = f"RAY_ADDRESS={address}" if address != "auto" else "this machine (RAY_ADDRESS is not set)"
+    if address == "auto":
+        address = _local_address()
+        if address is None:
+            raise RunError(f"no Ray cluster answers at {where}: none was started here (`ray start --head`)")
+        where += f", whose last cluster was at {address}"
     if not _listens(address):  # Ray itself retries a silent address for minutes
         raise RunError(f"no Ray cluster answers at {where}: nothing listens there")
     try:
@@ -76,10 +84,21 @@ def session() -> Iterator[Any]:
         ray.shutdown()
 
 
+def _local_address() -> str | None:
+    """The address of the cluster last started on this machine, as Ray would find it for "auto" (its
+    ``ray_current_cluster`` file, or a running GCS); None when there is none. It may be dead: probe it."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address("auto")
+    except Exception:  # noqa: BLE001 - no cluster found, or Ray's private helper moved
+        return None
+
+
 def _listens(address: str, timeout: float = 3.0) -> bool:
-    """Whether a ``host:port`` address accepts a connection ("auto" and ``ray://`` are left to Ray)."""
+    """Whether a ``host:port`` address accepts a connection (``ray://`` addresses are left to Ray)."""
     host, _, port = address.rpartition(":")
-    if address == "auto" or "://" in address or not port.isdigit():
+    if "://" in address or not port.isdigit():
         return True
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
@@ -114,16 +133,6 @@ def _summary(address: str, nodes: list[dict[str, Any]], total: dict[str, float],
             "node_gpus": max((n.get("Resources", {}).get("GPU", 0.0) for n in nodes), default=0.0)}
 
 
-def probe() -> tuple[dict[str, Any] | None, str]:
-    """(the cluster, "") when Ray is installed and a cluster answers, else (None, why not)."""
-    if not installed():
-        return None, INSTALL_HINT
-    try:
-        return describe(), ""
-    except RunError as e:
-        return None, str(e)
-
-
 def resources(cfg, cluster: dict[str, Any]) -> dict[str, float]:
     """What one run asks Ray for: a GPU where the cluster has them (all of a node's for mirrored),
     else its share of the cores, the same share a local slot gets."""
@@ -133,7 +142,7 @@ def resources(cfg, cluster: dict[str, Any]) -> dict[str, float]:
     return {"num_cpus": float(max(1, min(CORES_PER_CPU_SLOT, int(cluster["node_cpus"]) or 1)))}
 
 
-def slots(cfg, cluster: dict[str, Any] | None = None, running: int = 0) -> int:
+def fitting(cfg, cluster: dict[str, Any] | None = None, running: int = 0) -> int:
     """How many runs like ``cfg`` train at once: those training now plus what fits in Ray's free resources."""
     cluster = cluster or describe()
     need = resources(cfg, cluster)
@@ -154,29 +163,54 @@ def _runtime_env() -> dict[str, Any]:
     return {"env_vars": env}
 
 
-def submit(run: Run) -> None:
-    """Hand a run to Ray: it waits (``queued``) until the cluster has its resources, then trains."""
-    with session() as ray:
-        need = resources(run.config(), describe())
+class RayBackend(Backend):
+    """Runs as Ray tasks; a waiting run is vouched for by the actor that holds its task."""
+
+    name = "ray"
+
+    def describe(self, max_age: float = 0.0) -> dict[str, Any]:
+        return describe(max_age)
+
+    def connected(self):
+        return session()
+
+    def probe(self) -> tuple[dict[str, Any] | None, str]:
+        if not installed():
+            return None, INSTALL_HINT
+        return super().probe()
+
+    def slots(self, cfg, root, running: int = 0) -> int:
+        return fitting(cfg, self.describe(max_age=15.0), running)
+
+    def waiting_text(self, status: Status) -> str:
+        return "with the Ray cluster: waiting for its resources, or for a retry"
+
+    def submit(self, run: Run) -> None:
+        """Hand a run to Ray: it waits (``queued``) until the cluster has its resources, then trains."""
+        with session() as ray:
+            need = resources(run.config(), describe())
+            try:
+                taken = ray.get(_supervisor(ray).submit.remote(str(run.dir), need, _runtime_env()), timeout=60)
+            except Exception as e:  # noqa: BLE001 - whatever Ray raised, say it in one line
+                raise RunError(f"run {run.id}: Ray did not take it ({str(e).splitlines()[0][:200]})") from None
+        if not taken:
+            raise RunError(f"run {run.id} is already queued or training on the Ray cluster")
+
+    def cancel(self, run: Run, wait: float = 0.0) -> str:
+        """Cancel the run's task (a training one stops with its checkpoint). With no cluster to ask, the
+        run is stopped through its lock like a local one: a trainer here is signalled, a waiting run settled."""
         try:
-            taken = ray.get(_supervisor(ray).submit.remote(str(run.dir), need, _runtime_env()), timeout=60)
-        except Exception as e:  # noqa: BLE001 - whatever Ray raised, say it in one line
-            raise RunError(f"run {run.id}: Ray did not take it ({str(e).splitlines()[0][:200]})") from None
-    if not taken:
-        raise RunError(f"run {run.id} is already queued or training on the Ray cluster")
-
-
-def cancel(run: Run, wait: float = 0.0) -> str:
-    """Cancel a run's Ray task (a training one stops with its checkpoint); return the state afterwards."""
-    with session() as ray:
-        known = ray.get(_supervisor(ray).cancel.remote(str(run.dir)), timeout=60)
-    deadline = time.monotonic() + wait
-    while run.status().get("state") in ACTIVE_STATES and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if not known and run.trainer() is None and run.status().get("state") in ACTIVE_STATES:
-        run.write_status(state="stopped", error="its Ray task is gone (the cluster restarted?)")
-    state = run.status().get("state", "stopped")
-    return "stopping" if state in ACTIVE_STATES else state
+            with session() as ray:
+                ray.get(_supervisor(ray).cancel.remote(str(run.dir)), timeout=60)
+        except Exception:  # noqa: BLE001 - the cluster is gone or does not answer
+            return stop_by_lock(run, wait)
+        deadline = time.monotonic() + wait
+        while run.status().state in ACTIVE and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if run.trainer() is None and run.status().state in ACTIVE:
+            return stop_by_lock(run, 0.0)  # its task is gone (the cluster restarted?)
+        state = run.status().state
+        return "stopping" if state in ACTIVE else str(state)
 
 
 # -- the cluster side: the task and the actor that owns it --------------------------------------------
@@ -194,8 +228,8 @@ def in_task() -> dict[str, Any]:
 
 
 def _train(run_dir: str) -> int:
-    """The task: ``python -m gandash worker RUN_DIR --ray`` in this Ray worker, logging to the run's train.log."""
-    from gandash.__main__ import main
+    """The task: the trainer's own entry (train.work) in this Ray worker, logging to the run's train.log."""
+    from gandash.train import work
 
     log = os.open(Run(Path(run_dir)).log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     sys.stdout.flush()
@@ -203,7 +237,8 @@ def _train(run_dir: str) -> int:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    return main(["worker", run_dir, "--ray"])
+    state = work(run_dir, placement={"queued": False, **in_task()})  # Ray queued it and gave it its cores
+    return 0 if state in ("finished", "stopped", "diverged") else 1
 
 
 class Trainings:
@@ -211,6 +246,7 @@ class Trainings:
 
     def __init__(self):
         self.tasks: dict[str, Any] = {}
+        self.vouching = False
 
     async def submit(self, run_dir: str, need: dict[str, float], runtime_env: dict[str, Any]) -> bool:
         if run_dir in self.tasks:
@@ -219,8 +255,28 @@ class Trainings:
                                         queue_position=None, ray_resources=need)  # before the task can start
         ref = _train_task.options(**need, runtime_env=runtime_env).remote(run_dir)
         self.tasks[run_dir] = ref
+        self._vouch()
         asyncio.get_running_loop().create_task(self._watch(run_dir, ref))
+        if not self.vouching:
+            self.vouching = True
+            asyncio.get_running_loop().create_task(self._vouch_forever())
         return True
+
+    def _vouch(self) -> None:
+        """Say in each runs folder which of its runs we hold: a run nobody vouches for becomes lost."""
+        now, folders = time.time(), {}
+        for run_dir in self.tasks:
+            folders.setdefault(Path(run_dir).parent, {})[Path(run_dir).name] = now
+        for folder, runs in folders.items():
+            try:
+                atomic_write_json(backend_file(folder, "ray"), {"vouched": runs, "updated": now})
+            except OSError:
+                pass  # the shared folder is unreachable from here: its runs go lost, which is the truth
+
+    async def _vouch_forever(self) -> None:
+        while True:
+            self._vouch()
+            await asyncio.sleep(VOUCH_EVERY_S)
 
     async def _watch(self, run_dir: str, ref) -> None:
         """When the task is over: settle a run its trainer could not (cancelled before it began, or given up)."""
@@ -247,7 +303,7 @@ class Trainings:
 
 
 def _settle(run: Run, state: str, error: str) -> None:
-    if run.dir.is_dir() and run.trainer() is None and (read_json(run.status_path) or {}).get("state") in ACTIVE_STATES:
+    if run.dir.is_dir() and run.trainer() is None and Status.from_json(read_json(run.status_path)).active:
         run.write_status(state=state, error=error)
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from gandash.errors import GandashError
+
 ARCHITECTURES = ("mlp", "dcgan", "cgan", "acgan", "wgan-gp")
 CONDITIONAL_ONLY = ("cgan", "acgan")
 DATASETS = ("mnist", "fashion_mnist", "custom")
@@ -28,7 +30,7 @@ UPDATES = ("alternating", "simultaneous")
 NUM_CLASSES = 10
 
 
-class ConfigError(ValueError):
+class ConfigError(GandashError):
     """A config value is out of range; the message names the field, and ``field`` holds it ("" when
     the error is not one field's, such as an unknown preset)."""
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gandash.errors import GandashError
+
 DIR_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 MAX_CUSTOM_BYTES = 1 << 30  # 1 GiB of pixels after decoding
 MAX_CUSTOM_IMAGES = 200_000
@@ -22,7 +24,7 @@ MAX_IMAGE_PIXELS = 4096 * 4096  # one image of a dataset; larger ones are refuse
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-class DataError(ValueError):
+class DataError(GandashError):
     """A dataset cannot be found or read; the message says what to do."""
 
 

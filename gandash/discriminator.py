@@ -8,13 +8,14 @@ import numpy as np
 
 from gandash.config import RunConfig
 from gandash.data import load_for_config, scale
+from gandash.errors import GandashError
 from gandash.runs import Run
 
 GAME_TILES = 16  # a round: 4 × 4 images, half real and half generated
 BATCH = 256
 
 
-class DiscriminatorError(ValueError):
+class DiscriminatorError(GandashError):
     """The run has no discriminator to show yet, or it does not fit the config."""
 
 

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gandash.run_queue import cpu_cores
 from gandash.runs import Run
 
 
@@ -46,10 +47,7 @@ def gpu_name(gpu) -> str:
 
 
 def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return cpu_cores()
 
 
 def describe_devices(gpu_names: list[str], cores: int, onednn: bool, mixed_precision: bool = False) -> str:

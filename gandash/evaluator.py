@@ -26,6 +26,7 @@ from typing import Any
 
 from gandash import locks
 from gandash.classifier import DEFAULT_EPOCHS, FEATURES_LAYER, train_classifier
+from gandash.errors import GandashError
 from gandash.runs import atomic_write_json, read_json, replace_durably, temp_path
 
 EVALUATOR_DIRNAME = "_evaluators"
@@ -37,7 +38,7 @@ _models: dict[tuple[str, str], tuple[Any, Any, str]] = {}  # (dataset, file) -> 
 _children: list[tuple[subprocess.Popen, tuple[str, str]]] = []  # (process, (dataset, root))
 
 
-class EvalError(ValueError):
+class EvalError(GandashError):
     """An evaluation request cannot be served; the message says why."""
 
 

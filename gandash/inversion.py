@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gandash.data import scale
+from gandash.errors import GandashError
 from gandash.sampling import SamplingError, generate, latents
 
 MNIST_BOX = 20  # MNIST digits were scaled to fit a 20×20 box, then centred by mass in 28×28
@@ -27,7 +28,7 @@ MAX_STEPS = 5000
 Progress = Callable[[float, str], None]
 
 
-class InversionError(ValueError):
+class InversionError(GandashError):
     """A digit cannot be prepared or found; the message says why."""
 
 

@@ -56,7 +56,11 @@ class Lock:
             os.close(fd)
             raise
         lock = cls(path, fd)
-        lock.write(record or {})
+        try:
+            lock.write(record or {})
+        except BaseException:  # e.g. a full disk: never keep a lock nobody will release
+            lock.release()
+            raise
         return lock
 
     @classmethod
@@ -147,3 +151,16 @@ def _read_record(fd: int) -> dict[str, Any]:
         except (OSError, ValueError):
             time.sleep(0.01)
     return {}
+
+
+_BOOT: list[str] = []
+
+
+def boot_id() -> str:
+    """This boot of the machine (Linux's boot id): what was written before a restart names another."""
+    if not _BOOT:
+        try:
+            _BOOT.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            _BOOT.append("unknown")
+    return _BOOT[0]

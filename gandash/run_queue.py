@@ -1,21 +1,27 @@
 """The run queue: at most N trainers of a runs folder train at once, first in, first out.
 
-Every start (Train's Start, Resume, Duplicate, the CLI, a study) starts a trainer process that
-first waits here, in state ``queued``, for one of the folder's N slots. A slot is an ``flock``
-on ``<runs>/_queue/slot-K.lock`` (see locks.py): the kernel drops it when its trainer dies, so
-``kill -9`` frees the slot at once and no daemon or pid file is needed. This is how ``flock(1)``
-and GNU parallel's ``sem`` share a machine.
+Every start (Train's Start, Resume, Duplicate, the CLI, a study) puts its run in line here, in
+state ``queued``. Waiting costs almost nothing: a waiting run is a *record*, a ticket file, and one
+light process per runs folder, the dispatcher (dispatch.py), starts a trainer for the first record
+in line whenever one of the folder's N slots is free. A trainer run in the foreground (``train``
+without ``--detach``, or ``worker`` on a multi-worker host) is a *waiter*: its own process waits for
+its turn. A slot is an ``flock`` on ``<runs>/_queue/slot-K.lock`` (see locks.py): the kernel drops it
+when its trainer dies, so ``kill -9`` frees the slot at once and no pid file is needed. This is how
+``flock(1)`` and GNU parallel's ``sem`` share a machine.
 
 ``<runs>/_queue/`` holds::
 
     settings.json         {"slots": N}; absent = the default from the hardware
     devices.json          the GPUs TensorFlow saw, written by trainers (so readers need no TF)
     slot-K.lock           held by the trainer training in slot K; its record names the run
-    tickets/<run>.json    {"order": t}: a run's place in line, from when it was started
+    tickets/<run>.json    {"order": t, "kind": "record" | "waiter", "boot": id}: a run's place in line
+    dispatcher.lock       held by the live dispatcher
+    line.json             {"line": [run ids]}: the order the dispatcher last saw (readers' positions)
 
 The order is the tickets' ``order`` (start time; "move to the front" gives a smaller one). A
-ticket counts only while its run's trainer lock is held, i.e. while a waiting process lives; a
-queued run whose process is gone (a reboot) shows as lost, and Resume queues it again.
+waiter's ticket counts while its process holds the run's trainer lock; a record's while a
+dispatcher lives and the machine has not restarted since it was written. A queued run that no
+ticket vouches for shows as lost, and Resume queues it again.
 """
 from __future__ import annotations
 
@@ -26,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from gandash import locks
-from gandash.runs import RUN_ID_RE, Run, RunError, atomic_write_json, read_json, trainer_record
+from gandash.runs import QUEUE_DIR, RUN_ID_RE, Run, RunError, atomic_write_json, read_json, trainer_record
 
-QUEUE_DIR = "_queue"
 MAX_SLOTS = 64
 POLL_S = 0.2  # how often a waiting trainer looks for a free slot
 CORES_PER_CPU_SLOT = 4  # without a GPU, one slot per this many cores by default
@@ -36,9 +41,10 @@ CORES_PER_CPU_SLOT = 4  # without a GPU, one slot per this many cores by default
 
 def cpu_cores() -> int:
     """Cores this process may run on (the affinity mask, not the machine's count)."""
-    from gandash.distribute import cpu_count
-
-    return cpu_count()
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 class RunQueue:
@@ -51,6 +57,8 @@ class RunQueue:
     settings_path = property(lambda self: self.dir / "settings.json")
     devices_path = property(lambda self: self.dir / "devices.json")
     tickets_dir = property(lambda self: self.dir / "tickets")
+    dispatcher_path = property(lambda self: self.dir / "dispatcher.lock")
+    line_path = property(lambda self: self.dir / "line.json")
 
     def slot_path(self, k: int) -> Path:
         return self.dir / f"slot-{k}.lock"
@@ -100,48 +108,74 @@ class RunQueue:
     def _ticket(self, run_id: str) -> Path:
         return self.tickets_dir / f"{run_id}.json"
 
-    def enqueue(self, run_id: str, *, keep_place: bool = False) -> None:
-        """Put a run at the back of the line (``keep_place``: unless it already has a ticket)."""
+    def enqueue(self, run_id: str, *, keep_place: bool = False, kind: str = "record") -> None:
+        """Put a run at the back of the line (``keep_place``: unless it already has a ticket).
+
+        ``kind`` is ``record`` (the dispatcher starts its trainer) or ``waiter`` (its own process waits).
+        """
         if keep_place and self._ticket(run_id).exists():
-            return
+            order = self._order(run_id)
+        else:
+            order = time.time()
         self.tickets_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self._ticket(run_id), {"order": time.time()})
+        atomic_write_json(self._ticket(run_id), {"order": order, "kind": kind, "boot": locks.boot_id()})
 
     def leave(self, run_id: str) -> None:
         self._ticket(run_id).unlink(missing_ok=True)
 
     def move_to_front(self, run_id: str) -> None:
         """Give a waiting run the first place in line."""
-        if run_id not in self.waiting():
+        line = self.waiting()
+        if run_id not in line:
             raise RunError(f"run {run_id} is not waiting in the queue")
-        first = min((self._order(r) for r in self.waiting()), default=time.time())
-        atomic_write_json(self._ticket(run_id), {"order": first - 1.0})
+        first = min((self._order(r) for r in line), default=time.time())
+        atomic_write_json(self._ticket(run_id), {**(read_json(self._ticket(run_id)) or {}), "order": first - 1.0})
 
     def _order(self, run_id: str) -> float:
         order = (read_json(self._ticket(run_id)) or {}).get("order")
         return float(order) if isinstance(order, (int, float)) else float("inf")
 
-    def waiting(self) -> list[str]:
-        """Ids of the runs waiting for a slot, first in line first.
-
-        A ticket counts while its run's trainer lock is held (a waiting process lives); tickets
-        of runs that are gone are removed.
-        """
+    def tickets(self) -> list[tuple[float, str, dict[str, Any]]]:
+        """(order, run id, ticket) of every ticket, first in line first; tickets of deleted runs are removed."""
         try:
             names = os.listdir(self.tickets_dir)
         except OSError:
             return []
-        live = []
+        out = []
         for name in names:
             run_id = name[:-5] if name.endswith(".json") else ""
             if not RUN_ID_RE.fullmatch(run_id):
                 continue
-            run = Run(self.root / run_id)
-            if not run.dir.is_dir():
+            ticket = read_json(self._ticket(run_id))
+            if ticket is None or not (self.root / run_id).is_dir():
                 self.leave(run_id)
-            elif run.trainer() is not None:
-                live.append((self._order(run_id), run_id))
-        return [run_id for _, run_id in sorted(live)]
+                continue
+            order = ticket.get("order")
+            out.append((float(order) if isinstance(order, (int, float)) else float("inf"), run_id, ticket))
+        return sorted(out, key=lambda t: (t[0], t[1]))
+
+    def dispatcher_alive(self) -> bool:
+        return locks.holder(self.dispatcher_path) is not None
+
+    def waiting(self) -> list[str]:
+        """Ids of the runs waiting for a slot, first in line first.
+
+        A waiter counts while its process holds the run's trainer lock (a dead waiter's ticket is
+        removed); a record counts while a dispatcher lives and the machine has not restarted since.
+        """
+        dispatcher, boot, line = None, locks.boot_id(), []
+        for _, run_id, ticket in self.tickets():
+            if ticket.get("kind", "waiter") == "waiter":
+                if Run(self.root / run_id).trainer() is not None:
+                    line.append(run_id)
+                else:
+                    self.leave(run_id)
+                continue
+            if dispatcher is None:
+                dispatcher = self.dispatcher_alive()
+            if dispatcher and ticket.get("boot") == boot:
+                line.append(run_id)
+        return line
 
     def training(self) -> list[dict[str, Any]]:
         """The held slots: ``{"slot": K, "run": id, "pid": ..., "since": ...}``, by slot."""
@@ -176,7 +210,7 @@ class RunQueue:
         The caller must hold the run's trainer lock (that is what makes its ticket count).
         ``on_wait(position, slots)`` is called whenever the place in line or N changes.
         """
-        self.enqueue(run_id, keep_place=True)
+        self.enqueue(run_id, keep_place=True, kind="waiter")
         seen = None
         while not stop():
             n = self.slots()
@@ -187,7 +221,7 @@ class RunQueue:
                 for k in range(n):
                     if k in held:
                         continue
-                    lock = locks.Lock.acquire(self.slot_path(k), trainer_record(run=run_id, slot=k))
+                    lock = self.take_slot(k, run_id)
                     if lock is not None:
                         self.leave(run_id)
                         return lock, k
@@ -197,6 +231,16 @@ class RunQueue:
             time.sleep(POLL_S)
         self.leave(run_id)
         return None
+
+    def take_slot(self, k: int, run_id: str) -> locks.Lock | None:
+        """Slot K's lock for ``run_id``, or None when another trainer holds it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return locks.Lock.acquire(self.slot_path(k), trainer_record(role="slot", run=run_id, slot=k))
+
+    def free_slots(self) -> list[int]:
+        """The slots below N that no trainer holds, lowest first."""
+        held = {s["slot"] for s in self.training()}
+        return [k for k in range(self.slots()) if k not in held]
 
     def describe(self) -> dict[str, Any]:
         """Everything ``python -m gandash queue`` and the Runs page show."""

@@ -29,7 +29,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,16 +37,19 @@ from typing import Any
 
 from gandash import locks
 from gandash.config import ConfigError, RunConfig, config_from_dict
+from gandash.errors import GandashError
+from gandash.lifecycle import ACTIVE, FORMAT, Evidence, State, Status, resolve, trainer_record  # noqa: F401
 
 RUN_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")  # always used with fullmatch
-STATES = ("queued", "running", "stopped", "finished", "failed", "diverged")
-ACTIVE_STATES = ("queued", "running")
-HEARTBEAT_STALE_S = 30.0  # a held lock with a heartbeat this old is "not responding" (it beats every 10 s)
-STARTING_GRACE_S = 10.0  # a queued run with a free lock is being started, not lost, for this long
+STATES = tuple(str(s) for s in State)
+ACTIVE_STATES = tuple(str(s) for s in ACTIVE)
 UPLOADS = "_uploads"  # uploaded datasets; not a valid run id, so never listed as a run
+QUEUE_DIR = "_queue"  # the queue's files (run_queue.py); not a valid run id
+BACKENDS_DIR = "_backends"  # what each backend vouches for: <name>.json {"vouched": {run_id: time}}
+DELETING = ".deleting-"  # a run folder being deleted is first renamed to this prefix: no run id matches it
 
 
-class RunError(ValueError):
+class RunError(GandashError):
     """A run id is invalid, unknown, or its files cannot be used."""
 
 
@@ -165,34 +167,48 @@ class Run:
         except (ConfigError, TypeError) as e:
             raise RunError(f"run {self.id}: config.json is invalid ({e})") from None
 
-    def status(self) -> dict[str, Any]:
-        """status.json, corrected by the trainer lock for a trainer that is gone or stuck.
+    # the queue's and the backends' files that vouch for a waiting run (run_queue.py, cluster.py write them)
+    queue_dir = property(lambda self: self.dir.parent / QUEUE_DIR)
+    ticket_path = property(lambda self: self.queue_dir / "tickets" / f"{self.id}.json")
+    dispatcher_path = property(lambda self: self.queue_dir / "dispatcher.lock")
+    line_path = property(lambda self: self.queue_dir / "line.json")
 
-        An active state with a free lock becomes ``stopped`` with ``lost: true`` (or the exit
-        state the trainer left in its lock record, when its last status write failed). A held
-        lock with an old heartbeat adds ``not_responding`` (seconds); the state stays.
+    def backend_path(self, backend: str) -> Path:
+        return backend_file(self.dir.parent, backend)
+
+    def status(self) -> Status:
+        """status.json as a typed record, corrected by who is alive (see lifecycle.resolve).
+
+        An active run that nothing vouches for any more (its trainer, its queue or its backend)
+        is ``lost``; a held lock with an old heartbeat adds ``not_responding`` (seconds).
         """
         data = read_json(self.status_path)
-        if data is None:
-            return {"state": "failed", "error": "status.json is missing or damaged", "step": 0}
-        if data.get("state") not in ACTIVE_STATES:
-            return data
+        status = Status.from_json(data)
+        if not status.active:
+            return status
         updated = data.get("updated")
-        silent = time.time() - updated if isinstance(updated, (int, float)) else 0.0
-        if self.trainer() is not None:
-            return {**data, "not_responding": round(silent)} if silent > HEARTBEAT_STALE_S else data
-        if data.get("state") == "queued" and silent < STARTING_GRACE_S:
-            return data  # created a moment ago; its trainer is being started
-        last = locks.last_record(self.lock_path).get("exit")
-        if isinstance(last, dict) and last.get("state") in STATES:
-            return {**data, "state": last["state"], "error": str(last.get("error", ""))}
-        if data.get("backend") == "ray":  # Ray holds it: waiting for resources, or for a retry of a dead worker
-            return {**data, "state": "queued", "queue_position": None}
-        if data.get("state") == "queued":
-            why = "its process ended while it waited in the queue (lost); Resume queues it again"
-        else:
-            why = data.get("error") or "trainer process ended without saying so (lost)"
-        return {**data, "state": "stopped", "lost": True, "queue_position": None, "error": why}
+        holder = self.trainer()
+        return resolve(status, Evidence(
+            holder=holder, exit=locks.last_record(self.lock_path) if holder is None else None,
+            waiting=self._waiting() if holder is None and status.state == State.QUEUED else None,
+            position=self._position(), vouched_s=self._vouched_s(status.backend) if holder is None else None,
+            silent_s=time.time() - updated if isinstance(updated, (int, float)) else 0.0))
+
+    def _waiting(self) -> bool:
+        """A queued record: its ticket is in line, from this boot, and the queue's dispatcher is alive."""
+        ticket = read_json(self.ticket_path) or {}
+        return (ticket.get("kind") == "record" and ticket.get("boot") == locks.boot_id()
+                and locks.holder(self.dispatcher_path) is not None)
+
+    def _position(self) -> int | None:
+        line = (read_json(self.line_path) or {}).get("line")
+        return line.index(self.id) + 1 if isinstance(line, list) and self.id in line else None
+
+    def _vouched_s(self, backend: str) -> float | None:
+        if backend == "local":
+            return None
+        seen = ((read_json(self.backend_path(backend)) or {}).get("vouched") or {}).get(self.id)
+        return time.time() - seen if isinstance(seen, (int, float)) else None
 
     def trainer(self) -> dict[str, Any] | None:
         """The live trainer's lock record (pid, host), or None when no trainer holds the run."""
@@ -249,13 +265,14 @@ class Run:
         data = read_json(self.status_path) or {}
         data.update(fields)
         data["updated"] = time.time()
+        data["format"] = FORMAT
         atomic_write_json(self.status_path, data)
         return data
 
 
-def trainer_record(pid: int | None = None, **extra: Any) -> dict[str, Any]:
-    """What a trainer lock's holder says of itself: pid (default: this process), host, since when."""
-    return {"pid": os.getpid() if pid is None else pid, "host": socket.gethostname(), "since": time.time(), **extra}
+def backend_file(root: Path, backend: str) -> Path:
+    """Where a backend vouches for the runs of folder ``root`` it holds: {"vouched": {run_id: time}}."""
+    return Path(root) / BACKENDS_DIR / f"{backend}.json"
 
 
 def describe_trainer(record: dict[str, Any] | None) -> str:
@@ -311,18 +328,28 @@ class RunStore:
         return sorted(runs, key=lambda r: r.id, reverse=True)
 
     def delete(self, run_id: str) -> None:
-        """Remove a run directory; RunError while a trainer holds it (or is starting it)."""
+        """Remove a run directory; RunError while a trainer holds it, or while it waits or is being started.
+
+        Holding the run's lock, the folder is first renamed out of the runs namespace, then removed: a
+        resume or a trainer that comes later finds no run (it never locks a fresh lock file inside a
+        folder being deleted), and a delete cut short leaves a hidden folder, never a half run.
+        """
         run = self.get(run_id)
         try:
-            lock = run.take_trainer_lock(deleting=True)  # no trainer can start while we delete
+            lock = run.take_trainer_lock(role="deleting")  # no trainer can start while we delete
         except RunError:
             raise RunError(f"run {run_id} is still training ({describe_trainer(run.trainer())}); "
                            f"stop it first") from None
         with lock:
-            state = read_json(run.status_path) or {}
-            if state.get("state") == "queued" and time.time() - state.get("updated", 0) < STARTING_GRACE_S:
-                raise RunError(f"run {run_id} is being started; stop it first")
-            shutil.rmtree(run.dir)
+            status = run.status()
+            if status.active:
+                what = "queued or being started" if status.state == State.QUEUED else status.state
+                raise RunError(f"run {run_id} is {what}; stop it first")
+            grave = run.dir.with_name(f"{DELETING}{run_id}-{secrets.token_hex(4)}")
+            os.rename(run.dir, grave)
+            fsync_dir(self.root)
+        run.ticket_path.unlink(missing_ok=True)
+        shutil.rmtree(grave, ignore_errors=True)
         self.remove_unused_uploads()
 
     # -- uploaded datasets --------------------------------------------------

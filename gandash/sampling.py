@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 
 from gandash.data import to_uint8
+from gandash.errors import GandashError
 
 MAX_SAMPLES = 100_000
 
 
-class SamplingError(ValueError):
+class SamplingError(GandashError):
     """A sampling request cannot be served; the message says why."""
 
 

@@ -8,7 +8,6 @@ budget in seconds means the same for each. The leaderboard is a pure function of
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import math
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gandash.config import FIELD_TYPES, PRESETS, ConfigError, make_config, parse_value
+from gandash.errors import GandashError
 from gandash.runs import ACTIVE_STATES, RunError, RunStore, atomic_write_json, read_json
 
 STUDIES_DIR = "_studies"
@@ -36,7 +36,7 @@ COLUMNS = (("fd", "FD", "low"), ("confidence", "confidence", "high"), ("rarest_s
            ("time_to_conf", f"time to conf {REACH_CONFIDENCE}", "low"))
 
 
-class StudyError(ValueError):
+class StudyError(GandashError):
     """Bad study input; nothing was created."""
 
 
@@ -147,17 +147,12 @@ class Studies:
 
     def start(self, plan: dict[str, Any], backend: str = "local") -> dict[str, Any]:
         """Write study.json, then create and queue every member run (here, or as Ray tasks)."""
+        from gandash import backends
         from gandash.launcher import start
 
         if self.path(plan["id"]).exists():
             raise StudyError(f"a study {plan['id']!r} already exists")
-        if backend == "ray":
-            from gandash import cluster
-
-            connected = cluster.session()  # no cluster: the error before anything is written
-        else:
-            connected = contextlib.nullcontext()
-        with connected:
+        with backends.get(backend).connected():  # no cluster: the error before anything is written
             self.dir.mkdir(parents=True, exist_ok=True)
             plan = {**plan, "backend": backend}
             atomic_write_json(self.path(plan["id"]), plan)
@@ -324,13 +319,11 @@ def estimate_seconds(plan: dict[str, Any], slots: int) -> float:
 
 def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
     """Runs done of all, and an ETA of the whole study from the budget and the queue's slots."""
-    from gandash.run_queue import RunQueue
-
     states = [run.status() if run is not None else {"state": "deleted"} for _, run in studies.runs(study)]
     total = len(study.get("members", []))
     done = sum(s.get("state") not in ACTIVE_STATES for s in states)
     per_run = study.get("budget_seconds") or math.nan
-    slots = ray_slots(study, states) if study.get("backend") == "ray" else RunQueue(studies.store.root).slots()
+    slots = study_slots(studies, study, states)
     waiting = sum(s.get("state") == "queued" for s in states)
     training_left = [max(0.0, per_run - float(s.get("wall_time") or 0)) for s in states if s.get("state") == "running"]
     eta = (math.ceil(waiting / slots) * (per_run + STARTUP_S + EVAL_POINTS * EVAL_S)
@@ -338,15 +331,16 @@ def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
     return {"done": done, "total": total, "eta_seconds": eta if done < total else 0.0, "states": states}
 
 
-def ray_slots(study: dict[str, Any], states: list[dict[str, Any]]) -> int:
-    """How many of a Ray study's runs train at once: those training now plus what fits in Ray's free resources."""
-    from gandash import cluster
+def study_slots(studies: Studies, study: dict[str, Any], states: list[dict[str, Any]]) -> int:
+    """How many of a study's runs train at once on its backend (on a cluster: those training now plus
+    what fits in its free resources)."""
+    from gandash import backends
 
     running = sum(s.get("state") == "running" for s in states)
     members = study.get("members") or [{}]
     try:
-        return cluster.slots(make_config(members[0].get("preset", "fast"), members[0].get("overrides", {})),
-                             cluster.describe(max_age=15.0), running=running)
+        cfg = make_config(members[0].get("preset", "fast"), members[0].get("overrides", {}))
+        return backends.get(study.get("backend")).slots(cfg, studies.store.root, running=running)
     except (RunError, ConfigError):  # the cluster does not answer now: what trains is all we know
         return max(1, running)
 

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -48,6 +49,7 @@ class StatusWriter:
     def __init__(self, run: Run, lock: Lock | None = None, interval: float = 10.0):
         self.run = run
         self.trainer_lock = lock
+        self.attempt = run.status().attempt  # the exit record names it: a later resume never reads it as its own
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
@@ -62,7 +64,7 @@ class StatusWriter:
     def finish(self, state: str, error: str = "", **fields) -> None:
         if self.trainer_lock is not None:
             try:
-                self.trainer_lock.write(trainer_record(exit={"state": state, "error": error}))
+                self.trainer_lock.write(trainer_record(exit={"state": state, "error": error}, attempt=self.attempt))
             except OSError as e:
                 print(f"warning: could not record the exit state in trainer.lock: {e}", flush=True)
         self.update(state=state, error=error, finished=time.time(), **fields)
@@ -148,17 +150,34 @@ def weights_finite(model) -> bool:
     return all(np.isfinite(np.asarray(w)).all() for w in model.generator.weights + model.discriminator.weights)
 
 
+def work(run_dir: str | Path, *, lock_fd: int | None = None, slot_fd: int | None = None, slot: int | None = None,
+         since: float | None = None, placement: dict | None = None) -> str:
+    """The trainer process's entry (``python -m gandash worker``, a Ray task): train one run directory.
+
+    ``lock_fd`` and ``slot_fd`` are the run's lock and slot K's lock, taken by the dispatcher and handed
+    down; ``since`` is when it handed them. ``placement`` (a Ray task's cores and node) means the
+    backend queued it, so it takes no slot here.
+    """
+    run = Run(Path(run_dir).resolve())
+    lock = Lock.adopt(run.lock_path, lock_fd) if lock_fd is not None else None
+    held = (Lock.adopt(queue_of(run).slot_path(slot), slot_fd), slot) if slot_fd is not None else None
+    placement = placement or {}
+    return train(run, lock=lock, slot=held, queued=placement.get("queued", True), threads=placement.get("threads"),
+                 node=placement.get("node", ""), since=since)
+
+
 def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool = True, verbose: bool = False,
           on_row: Callable[[dict], None] | None = None, queued: bool = True, threads: int | None = None,
-          node: str = "") -> str:
+          node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None) -> str:
     """Train the run to its end (or until stopped); return the final state.
 
     The chief trains only while it holds the run's trainer lock: ``lock`` when the caller
-    took it (the launcher hands it down), else it is taken here, and RunError is raised,
+    took it (the dispatcher hands it down), else it is taken here, and RunError is raised,
     before anything is written, when another trainer holds the run. It is released on return.
-    It first waits for a slot of the runs folder's queue, unless ``queued`` is False (a Ray task:
-    Ray has queued it). ``threads`` caps TensorFlow's thread pools (default: the queue's share);
-    ``node`` names the cluster node, shown beside the device.
+    It trains in ``slot`` (its lock and K) when it was handed one, else it first waits for a slot
+    of the runs folder's queue, unless ``queued`` is False (a Ray task: Ray has queued it).
+    ``threads`` caps TensorFlow's thread pools (default: the queue's share); ``node`` names the
+    cluster node, shown beside the device.
     """
     queue = None
     if is_chief_process():
@@ -168,15 +187,18 @@ def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool =
     else:
         run = scratch_copy(run)  # the chief holds the run's slot for the whole cluster
     try:
-        return _train_holding_lock(run, lock, queue, install_signal_handlers, verbose, on_row, threads, node)
+        return _train_holding_lock(run, lock, queue, install_signal_handlers, verbose, on_row, threads, node, slot,
+                                   since)
     finally:
         if lock is not None:
             lock.release()
+        if slot is not None:
+            slot[0].release()
 
 
 def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, install_signal_handlers: bool,
                         verbose: bool, on_row: Callable[[dict], None] | None, threads: int | None = None,
-                        node: str = "") -> str:
+                        node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None) -> str:
     stop = threading.Event()
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -186,20 +208,24 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
     created, arrived = run.status().get("created"), time.time()
     status.update(state="queued", pid=os.getpid(), host=socket.gethostname(), error="", startup={})
     status.start()
-    slot = None
     step = 0
     try:
-        if queue is not None:
+        if queue is not None and slot is None:
             slot = queue.wait_for_slot(run.id, stop=stop.is_set,
                                        on_wait=lambda pos, n: status.update(queue_position=pos, slots=n))
             if slot is None:
                 status.finish("stopped", "cancelled while waiting in the queue")
                 return "stopped"
         started = time.time()
-        status.update(state="running", started=started, queue_position=None,
-                      queued_s=round(started - arrived, 2), slot=slot[1] if slot else None)
+        # handed a slot by the dispatcher: it waited as a record from its (re)queuing until ``since``
+        queued_since = run.status().get("queued_at") or created
+        waited = (since - queued_since) if since and isinstance(queued_since, (int, float)) else started - arrived
+        status.update(state="running", started=started, queue_position=None, queued_s=round(max(0.0, waited), 2),
+                      slot=slot[1] if slot else None)
         clock = StartupClock(status, started)
-        if isinstance(created, (int, float)) and not run.checkpoint_path.exists():
+        if since:
+            clock.phases["process"] = round(arrived - since, 2)  # from the slot's hand-over to this line
+        elif isinstance(created, (int, float)) and not run.checkpoint_path.exists():
             clock.phases["process"] = round(arrived - created, 2)  # a new run: from its creation to here
         cfg = run.config()
         import keras
@@ -269,4 +295,4 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
     finally:
         status.close()
         if slot is not None:
-            slot[0].release()
+            slot[0].release()  # the caller releases its copy too: the slot is free once both are closed

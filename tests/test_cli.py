@@ -55,8 +55,8 @@ def test_kill_9_then_resume_loses_and_repeats_no_rows(tmp_path):
     st = wait_for(run, lambda s: s.get("step", 0) >= 25 and s.get("state") == "running")
     os.kill(st["pid"], signal.SIGKILL)
     st = wait_for(run, lambda s: s["state"] != "running", timeout=30)
-    assert st["state"] == "stopped" and st.get("lost")
-    assert "stopped" in cli(tmp_path, "runs").stdout
+    assert st["state"] == "lost" and st.get("lost")
+    assert "lost" in cli(tmp_path, "runs").stdout
     cli(tmp_path, "resume", run_id)
     wait_for(run, lambda s: s["state"] == "finished")
     steps = [int(r["step"]) for r in run.metrics()]

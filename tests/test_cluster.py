@@ -145,11 +145,11 @@ def test_a_studys_eta_comes_from_rays_free_resources(ray_cluster):
     idle = cluster.describe()
     assert idle["nodes"] == 1 and idle["cpus"] == 2
     assert not ray.is_initialized()  # disconnected again: Ray ends a connected process when its cluster goes
-    assert cluster.resources(cfg, idle) == {"num_cpus": 2.0} and cluster.slots(cfg, idle) == 1
+    assert cluster.resources(cfg, idle) == {"num_cpus": 2.0} and cluster.fitting(cfg, idle) == 1
     big = {**idle, "cpus": 64, "free_cpus": 40, "node_cpus": 16}  # 4 cores a run, the share of a local slot
-    assert cluster.resources(cfg, big) == {"num_cpus": 4.0} and cluster.slots(cfg, big, running=2) == 2 + 10
+    assert cluster.resources(cfg, big) == {"num_cpus": 4.0} and cluster.fitting(cfg, big, running=2) == 2 + 10
     gpus = {**big, "gpus": 8, "free_gpus": 3, "node_gpus": 4}
-    assert cluster.resources(cfg, gpus) == {"num_gpus": 1.0, "num_cpus": 1.0} and cluster.slots(cfg, gpus) == 3
+    assert cluster.resources(cfg, gpus) == {"num_gpus": 1.0, "num_cpus": 1.0} and cluster.fitting(cfg, gpus) == 3
     mirrored = make_config("fast", {"distribute": "mirrored"})
     assert cluster.resources(mirrored, gpus)["num_gpus"] == 4
 
@@ -186,3 +186,69 @@ def test_gandash_without_ray_trains_as_before_and_says_how_to_install_it(tmp_pat
     proc = run("train", "--backend", "ray", *TINY)
     assert proc.returncode == 2 and "pip install -r requirements-cluster.txt" in proc.stderr
     assert len(RunStore(tmp_path).list()) == 1
+
+
+def test_a_dead_heads_address_file_is_probed_in_seconds(tmp_path, monkeypatch):
+    """Before: with RAY_ADDRESS unset, Ray followed the address file of a head killed earlier and retried
+    its dead GCS for minutes, inside the Train page's script."""
+    from pathlib import Path
+
+    from gandash import backends
+    from gandash.ui import common
+    from tests.ui.apptest import app, texts
+
+    import ray
+
+    ray.shutdown()  # as in a fresh dashboard process: not connected to any cluster
+    cluster._described.clear()
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    path = Path("/tmp/ray/ray_current_cluster")
+    saved = path.read_text() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"127.0.0.1:{_free_port()}")
+    try:
+        began = time.monotonic()
+        found, why = backends.get("ray").probe()
+        assert found is None and "nothing listens there" in why and time.monotonic() - began < 5
+        for page in ("train", "studies"):
+            common._probe.clear()
+            began = time.monotonic()
+            at = app(page, tmp_path)
+            assert not at.exception and time.monotonic() - began < 5
+            assert "nothing listens there" in texts(at, "caption")
+    finally:
+        if saved is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(saved)
+
+
+def test_a_killed_head_leaves_no_run_active_and_one_resumes_here(tmp_path):
+    """Kill a head under two runs (one training, one waiting): within 3 minutes neither claims to be queued
+    or running, and one resumes on this machine to the end. Before: they stayed queued for ever."""
+    port = _free_port()
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
+                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True,
+                   timeout=120, env=env)
+    try:
+        ids = [subprocess.run([sys.executable, "-m", "gandash", "--runs-dir", str(tmp_path), "train", "--backend",
+                               "ray", "--detach", "--set", "steps=300", "--set", "log_every=10", "--set",
+                               "checkpoint_every=20", *TINY], capture_output=True, text=True, cwd=REPO, env=env,
+                              timeout=300, check=True).stdout.strip() for _ in range(2)]
+        store = RunStore(tmp_path)
+        training, waiting = store.get(ids[0]), store.get(ids[1])
+        wait_for(training, lambda s: s.get("state") == "running" and s.get("step", 0) >= 20)
+        assert waiting.status()["state"] == "queued"
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120, env=env)  # the head dies
+    began = time.monotonic()
+    for run in (training, waiting):
+        wait_for(run, lambda s: s["state"] not in ("queued", "running"), timeout=180)
+        assert run.status()["state"] == "lost" and "Resume" in run.status()["error"]
+    print(f"\nruns of a killed head lost after {time.monotonic() - began:.0f} s")
+    assert "lost" in cli(tmp_path, "runs").stdout
+    cli(tmp_path, "resume", training.id, "--backend", "local")
+    st = wait_for(training, lambda s: s["state"] == "finished", timeout=300)
+    assert st["backend"] == "local" and st["step"] == 300
+    assert cli(tmp_path, "stop", waiting.id).stdout.strip() == "stopped"  # no cluster needed

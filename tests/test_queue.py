@@ -133,7 +133,7 @@ def test_a_queued_run_whose_process_is_gone_is_marked_and_can_be_resumed(tmp_pat
     data = json.loads(run.status_path.read_text())
     atomic_write_json(run.status_path, {**data, "updated": time.time() - 60})
     st = run.status()
-    assert st["state"] == "stopped" and st["lost"] and "waited in the queue" in st["error"]
+    assert st["state"] == "lost" and st["lost"] and "waited in the queue" in st["error"]
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ def test_kill_soak_20_random_kills(tmp_path):
         last_pid = st["pid"]
         os.kill(last_pid, signal.SIGKILL)
         kills += 1
-        wait_for(run, lambda s: s["state"] == "stopped", timeout=30)
+        wait_for(run, lambda s: s["state"] == "lost", timeout=30)
         cli(tmp_path, "resume", run.id)
     if run.status()["state"] != "finished":
         wait_for(run, lambda s: s["state"] == "finished", timeout=600)

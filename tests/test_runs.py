@@ -102,7 +102,7 @@ def test_the_trainer_lock_alone_says_whether_a_trainer_lives(store):
     run = store.create(make_config("fast"))
     run.write_status(state="running", pid=os.getpid())  # a live pid, but no lock held
     st = run.status()
-    assert st["state"] == "stopped" and st["lost"]
+    assert st["state"] == "lost" and st["lost"]
     lock = run.take_trainer_lock()
     assert run.status()["state"] == "running" and "not_responding" not in run.status()
     assert run.trainer()["pid"] == os.getpid()
@@ -114,7 +114,7 @@ def test_the_trainer_lock_alone_says_whether_a_trainer_lives(store):
     with pytest.raises(RunError, match="already has a trainer"):
         run.take_trainer_lock()  # never a second trainer while the first holds it
     lock.release()
-    assert run.status()["state"] == "stopped" and run.status()["lost"]
+    assert run.status()["state"] == "lost" and run.status()["lost"]
 
 
 def test_a_just_created_run_is_starting_not_lost(store):

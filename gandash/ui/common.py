@@ -9,6 +9,8 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
+from gandash import backends
+from gandash.errors import GandashError
 from gandash.images import upscale
 from gandash.runs import ACTIVE_STATES, Run, RunError, RunStore, default_runs_dir
 
@@ -16,6 +18,7 @@ LIVE_REFRESH_S = 2.0
 STATE_BADGES = {
     "queued": ":gray-badge[queued]", "running": ":blue-badge[running]", "stopped": ":orange-badge[stopped]",
     "finished": ":green-badge[finished]", "failed": ":red-badge[failed]", "diverged": ":red-badge[diverged]",
+    "lost": ":orange-badge[lost]", "stopping": ":orange-badge[stopping]", "paused": ":violet-badge[paused]",
 }
 _BIG_CSS = """
 <style>
@@ -201,15 +204,34 @@ def state_badge(status: dict[str, Any]) -> str:
     badge = STATE_BADGES.get(state, f":gray-badge[{state}]")
     if state == "queued" and status.get("queue_position"):
         badge += f" :gray-badge[#{status['queue_position']} in the queue]"
-    if status.get("backend") == "ray":
-        badge += " :violet-badge[Ray]" + (" :gray-badge[waiting for the cluster]" if state == "queued" else "")
-    if status.get("lost"):
-        badge = ":orange-badge[stopped (lost)]"
+    label = backends.BADGES.get(status.get("backend") or "local", "")
+    if label:
+        badge += f" :violet-badge[{label}]" + (" :gray-badge[waiting for the cluster]" if state == "queued" else "")
     if status.get("not_responding"):
         badge += f" :orange-badge[not responding for {fmt_duration(status['not_responding'])}]"
     if status.get("phase"):
         badge += f" :violet-badge[{status['phase']}]"
     return badge
+
+
+def resume_choices(status: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(backend, button label, key suffix) for Resume: where the run last trained, and here too when a
+    cluster lost it."""
+    where = status.get("backend") or "local"
+    if where == "local":
+        return [("local", "Resume", "")]
+    choices = [(where, f"Resume on the {backends.LABELS.get(where, where)}", "")]
+    return [("local", "Resume here", "_local"), *choices] if status.get("lost") else choices
+
+
+def act(flash_key: str, action) -> None:
+    """Run a button's action and keep its one-line outcome for the rerun: a user error (GandashError) or
+    a file that cannot be used is shown, never raised."""
+    try:
+        st.session_state[flash_key] = ("ok", action())
+    except (GandashError, OSError) as e:
+        st.session_state[flash_key] = ("err", str(e))
+    st.rerun()
 
 
 def age(ts: Any) -> str:
@@ -257,26 +279,44 @@ def evaluator():
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _ray_cluster(address: str) -> tuple[dict[str, Any] | None, str]:
-    from gandash import cluster
+def _probe(name: str, address: str) -> tuple[dict[str, Any] | None, str]:
+    """A backend's probe, given at most PROBE_S seconds: a cluster that does not answer never holds up a page."""
+    import concurrent.futures
 
-    return cluster.probe()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(lambda: backends.get(name).probe()).result(timeout=PROBE_S)
+    except concurrent.futures.TimeoutError:
+        return None, f"it did not answer within {PROBE_S:g} s"
+    finally:
+        pool.shutdown(wait=False)
+
+
+PROBE_S = 4.0
 
 
 def backend_choice(key: str) -> str:
-    """Where a start trains: ``local``, or ``ray`` when Ray is installed and a cluster answers."""
+    """Where a start trains: ``local``, or a cluster backend that is installed and answers now."""
     import os
 
-    found, why = _ray_cluster(os.environ.get("RAY_ADDRESS", ""))
-    if found is None:
+    options, hints = {"local": "This machine"}, []
+    for name in backends.REGISTRY:
+        if name == "local":
+            continue
+        found, why = _probe(name, os.environ.get("RAY_ADDRESS", ""))
+        if found is None:
+            hints.append(f"to train on a {backends.LABELS[name]} instead: {why}")
+            continue
+        gpus = f", {found['gpus']:g} GPUs" if found["gpus"] else ""
+        label = backends.LABELS[name]
+        options[name] = (f"{label[:1].upper()}{label[1:]} at {found['address']}: {found['nodes']} node(s), "
+                         f"{found['cpus']:g} CPUs{gpus} ({found['free_cpus']:g} free)")
+    if len(options) == 1:
         st.session_state.pop(key, None)
-        st.caption(f"Trains on this machine. To train on a Ray cluster instead: {why}.")
+        text = "; ".join(hints)
+        st.caption(f"Trains on this machine. {text[:1].upper()}{text[1:]}.")
         return "local"
-    gpus = f", {found['gpus']:g} GPUs" if found["gpus"] else ""
-    options = {"local": "This machine",
-               "ray": f"Ray cluster at {found['address']}: {found['nodes']} node(s), {found['cpus']:g} CPUs{gpus} "
-                      f"({found['free_cpus']:g} free)"}
     return st.radio("Where to train", list(options), format_func=options.get, key=key, horizontal=True,
-                    help="A Ray run is one task on the cluster: Ray places and queues it, and retries it from its "
-                         "last checkpoint if its node dies. Its run directory is written here, in the shared runs "
-                         "folder.")
+                    help="A cluster run is one task on the cluster: it places and queues it, and retries it from "
+                         "its last checkpoint if its node dies. Its run directory is written here, in the shared "
+                         "runs folder.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gandash import health, launcher, plots
+from gandash import backends, health, launcher, plots
 from gandash.images import gif_bytes, png_bytes
 from gandash.runs import ACTIVE_STATES, Run, RunError, describe_trainer
 from gandash.sampling import SamplingError
@@ -86,18 +86,15 @@ def controls(run: Run) -> None:
                           help="The trainer saves a checkpoint and stops; you can resume later."):
                 _do(lambda: (launcher.stop(run), "Stop requested: the trainer saves a checkpoint, then stops.")[1])
         elif status.get("state") != "finished":
-            if row.button("Resume", icon=":material/play_arrow:", key="monitor_resume"):
-                _do(lambda: (launcher.resume(run), "Resumed from the last checkpoint.")[1])
+            for where, label, key in common.resume_choices(status):
+                if row.button(label, icon=":material/play_arrow:", key=f"monitor_resume{key}"):
+                    _do(lambda where=where: (launcher.resume(run, backend=where), "Resumed from the checkpoint.")[1])
     if run.generator_path.exists() and row.button("Explore this run", icon=":material/explore:"):
         go("explore", run.id)
 
 
 def _do(action) -> None:
-    try:
-        st.session_state["monitor_flash"] = ("ok", action())
-    except (RunError, OSError) as e:
-        st.session_state["monitor_flash"] = ("err", str(e))
-    st.rerun()
+    common.act("monitor_flash", action)
 
 
 def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
@@ -151,8 +148,8 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
     st.progress(frac, text=f"step {text}")
     started = startup_text(status.get("startup"))
     where = f"on {status['device']}" if status.get("device") else ""
-    if status.get("state") == "queued" and status.get("backend") == "ray":
-        where = "waiting for the Ray cluster: for free resources, or to retry it after its worker or node died"
+    if status.get("state") == "queued" and status.get("backend", "local") != "local":
+        where = backends.of(status).waiting_text(status)
     elif status.get("state") == "queued" and status.get("queue_position"):
         where = f"waiting for a training slot: #{status['queue_position']} in the queue (see Runs)"
     if started or where:

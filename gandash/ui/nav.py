@@ -5,6 +5,8 @@ import importlib
 
 import streamlit as st
 
+from gandash.errors import GandashError
+
 # url path -> (title, icon, module); the order is the sidebar's order.
 PAGES = {
     "runs": ("Runs", ":material/list:", "gandash.ui.runs_page"),
@@ -35,4 +37,7 @@ def main(default: str = "runs") -> None:
     st.set_page_config(page_title="gandash", page_icon=":material/blur_on:", layout="wide")
     nav = st.navigation([page(name, default=name == default) for name in PAGES])
     common.sidebar()
-    nav.run()
+    try:
+        nav.run()
+    except GandashError as e:  # the one place a page's uncaught user error is shown: one line, no traceback
+        st.error(common.plain(str(e)))

@@ -81,7 +81,7 @@ def _study_of(run: Run) -> str:
 def _matches(run: Run, shown: str) -> bool:
     state = run.status().get("state")
     return {"all": True, "active": state in ACTIVE_STATES, "finished": state == "finished",
-            "stopped": state == "stopped", "failed / diverged": state in ("failed", "diverged")}[shown]
+            "stopped": state in ("stopped", "lost"), "failed / diverged": state in ("failed", "diverged")}[shown]
 
 
 def _flash() -> None:
@@ -188,8 +188,10 @@ def run_actions(run: Run, status: dict, cfg: RunConfig | None) -> None:
         if row.button("Stop", key=f"stop_{run.id}", icon=":material/stop:"):
             _act(lambda: (launcher.stop(run), f"Stop requested for {run.id}: it saves a checkpoint, then stops.")[1])
     elif cfg is not None and status.get("state") != "finished":
-        if row.button("Resume", key=f"resume_{run.id}", icon=":material/play_arrow:"):
-            _act(lambda: (launcher.resume(run), f"Resumed {run.id} from its last checkpoint.")[1])
+        for where, label, key in common.resume_choices(status):
+            if row.button(label, key=f"resume{key}_{run.id}", icon=":material/play_arrow:"):
+                _act(lambda where=where: (launcher.resume(run, backend=where),
+                                          f"Resumed {run.id} from its last checkpoint.")[1])
     if cfg is not None and row.button("Duplicate…", key=f"dup_{run.id}", icon=":material/content_copy:",
                                       help="Open the Train page with this run's settings to change and start."):
         st.session_state["train_from"] = run.id
@@ -200,11 +202,7 @@ def run_actions(run: Run, status: dict, cfg: RunConfig | None) -> None:
 
 
 def _act(action) -> None:
-    try:
-        st.session_state["runs_flash"] = ("ok", action())
-    except (RunError, OSError) as e:
-        st.session_state["runs_flash"] = ("err", str(e))
-    st.rerun()
+    common.act("runs_flash", action)
 
 
 def confirm_delete(run_id: str) -> None:

@@ -6,10 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from gandash import plots
+from gandash import backends, plots
 from gandash import study as S
 from gandash.config import DEFAULT_PRESET, FIELD_TYPES, PRESETS
-from gandash.run_queue import RunQueue
 from gandash.runs import ACTIVE_STATES, RunError
 from gandash.ui import common, quality
 
@@ -66,9 +65,9 @@ def new_study(studies: S.Studies) -> None:
         plan = None
     backend = common.backend_choice("st_backend")
     if plan:
-        slots = (S.ray_slots(plan, []) if backend == "ray" else RunQueue(studies.store.root).slots())
-        where = (f"on the Ray cluster, which has room for {slots} at once" if backend == "ray"
-                 else f"in a queue of {slots} slot(s)")
+        slots = S.study_slots(studies, {**plan, "backend": backend}, [])
+        where = (f"in a queue of {slots} slot(s)" if backend == "local"
+                 else f"on the {backends.LABELS[backend]}, which has room for {slots} at once")
         n = len(plan["members"])
         total = S.estimate_seconds(plan, slots)
         when = (f"about {common.fmt_duration(total)} in all" if math.isfinite(total)

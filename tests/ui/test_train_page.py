@@ -88,7 +88,7 @@ def test_where_to_train_offers_a_ray_cluster_only_when_one_answers(store, fake_l
     assert "train_backend" not in [r.key for r in at.radio]
     assert "To train on a Ray cluster instead" in texts(at, "caption")
     found = {"address": "head:6379", "nodes": 3, "cpus": 48.0, "gpus": 0.0, "free_cpus": 40.0}
-    monkeypatch.setattr(common, "_ray_cluster", lambda address: (found, ""))
+    monkeypatch.setattr(common, "_probe", lambda name, address: (found, ""))
     at.run()
     choice = at.radio(key="train_backend")
     assert choice.value == "local" and "Ray cluster at head:6379: 3 node(s), 48 CPUs (40 free)" in choice.options
