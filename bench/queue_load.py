@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gandash import launcher
 from gandash.config import make_config
+from gandash.evaluate import ensure_evaluator
 from gandash.run_queue import RunQueue
 from gandash.runs import RunStore
 from gandash.study import Studies
@@ -66,6 +67,7 @@ def main() -> None:
     store, studies = RunStore(root), Studies(RunStore(root))
     RunQueue(root).set_slots(1)
     plan = studies.plan(PRESETS, 5, "30m", vary=VARY, name="queue load")
+    ensure_evaluator("mnist", root)  # as `study start` does: every run is scored by the same, ready evaluator
     first = plan["members"][0]
 
     alone = launcher.start(store, make_config(first["preset"], {**first["overrides"], "study": ""}))

@@ -382,10 +382,14 @@ def _wait_for_study(studies, plan) -> int:
 
 
 def cmd_worker(args, store: RunStore) -> int:
+    import time
+
+    booted = time.time()  # before TensorFlow: the Monitor shows the imports as their own phase
     from gandash.train import work
 
     try:
-        state = work(args.run_dir, lock_fd=args.lock_fd, slot_fd=args.slot_fd, slot=args.slot, since=args.since)
+        state = work(args.run_dir, lock_fd=args.lock_fd, slot_fd=args.slot_fd, slot=args.slot, since=args.since,
+                     booted=booted)
     except ValueError as e:  # a descriptor that is not the run's lock
         raise UserError(str(e)) from None
     return 0 if state in ("finished", "stopped", "diverged") else 1

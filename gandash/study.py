@@ -177,12 +177,12 @@ class Studies:
         """Stop (or cancel in the queue) every member still active; return how many."""
         from gandash.launcher import stop
 
-        n = 0
-        for _, run in self.runs(self.get(study_id)):
-            if run is not None and run.status().get("state") in ACTIVE_STATES:
-                stop(run, wait=60)
-                n += 1
-        return n
+        active = [(run, run.status()) for _, run in self.runs(self.get(study_id)) if run is not None]
+        active = [(run, st) for run, st in active if st.active]
+        # the waiting ones first: a slot freed by a stopped trainer must not start the next member
+        for run, _ in sorted(active, key=lambda item: item[1].state != "queued"):
+            stop(run, wait=60)
+        return len(active)
 
     def delete(self, study_id: str) -> None:
         """Delete the study and its runs; refused while any of them trains or waits."""

@@ -151,11 +151,12 @@ def weights_finite(model) -> bool:
 
 
 def work(run_dir: str | Path, *, lock_fd: int | None = None, slot_fd: int | None = None, slot: int | None = None,
-         since: float | None = None, placement: dict | None = None) -> str:
+         since: float | None = None, booted: float | None = None, placement: dict | None = None) -> str:
     """The trainer process's entry (``python -m gandash worker``, a Ray task): train one run directory.
 
     ``lock_fd`` and ``slot_fd`` are the run's lock and slot K's lock, taken by the dispatcher and handed
-    down; ``since`` is when it handed them. ``placement`` (a Ray task's cores and node) means the
+    down; ``since`` is when it handed them, ``booted`` when this process began to import the trainer.
+    ``placement`` (a Ray task's cores and node) means the
     backend queued it, so it takes no slot here.
     """
     run = Run(Path(run_dir).resolve())
@@ -163,12 +164,13 @@ def work(run_dir: str | Path, *, lock_fd: int | None = None, slot_fd: int | None
     held = (Lock.adopt(queue_of(run).slot_path(slot), slot_fd), slot) if slot_fd is not None else None
     placement = placement or {}
     return train(run, lock=lock, slot=held, queued=placement.get("queued", True), threads=placement.get("threads"),
-                 node=placement.get("node", ""), since=since)
+                 node=placement.get("node", ""), since=since, booted=booted)
 
 
 def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool = True, verbose: bool = False,
           on_row: Callable[[dict], None] | None = None, queued: bool = True, threads: int | None = None,
-          node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None) -> str:
+          node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None,
+          booted: float | None = None) -> str:
     """Train the run to its end (or until stopped); return the final state.
 
     The chief trains only while it holds the run's trainer lock: ``lock`` when the caller
@@ -188,7 +190,7 @@ def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool =
         run = scratch_copy(run)  # the chief holds the run's slot for the whole cluster
     try:
         return _train_holding_lock(run, lock, queue, install_signal_handlers, verbose, on_row, threads, node, slot,
-                                   since)
+                                   since, booted)
     finally:
         if lock is not None:
             lock.release()
@@ -198,7 +200,8 @@ def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool =
 
 def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, install_signal_handlers: bool,
                         verbose: bool, on_row: Callable[[dict], None] | None, threads: int | None = None,
-                        node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None) -> str:
+                        node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None,
+          booted: float | None = None) -> str:
     stop = threading.Event()
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -222,9 +225,9 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
         waited = (since - queued_since) if since and isinstance(queued_since, (int, float)) else started - arrived
         status.update(state="running", started=started, queue_position=None, queued_s=round(max(0.0, waited), 2),
                       slot=slot[1] if slot else None)
-        clock = StartupClock(status, started)
+        clock = StartupClock(status, booted if since and booted else started)
         if since:
-            clock.phases["process"] = round(arrived - since, 2)  # from the slot's hand-over to this line
+            clock.phases["process"] = round((booted or arrived) - since, 2)  # from the slot's hand-over to Python
         elif isinstance(created, (int, float)) and not run.checkpoint_path.exists():
             clock.phases["process"] = round(arrived - created, 2)  # a new run: from its creation to here
         cfg = run.config()

@@ -193,11 +193,11 @@ def test_a_dead_heads_address_file_is_probed_in_seconds(tmp_path, monkeypatch):
     its dead GCS for minutes, inside the Train page's script."""
     from pathlib import Path
 
+    import ray
+
     from gandash import backends
     from gandash.ui import common
     from tests.ui.apptest import app, texts
-
-    import ray
 
     ray.shutdown()  # as in a fresh dashboard process: not connected to any cluster
     cluster._described.clear()
