@@ -32,7 +32,7 @@ def load_average() -> str:
 
 
 def train_once(dataset: str, root: Path) -> tuple[float, float]:
-    from gandash import evaluate, evaluator
+    from gandash.quality import evaluate, evaluator
 
     evaluator._models.clear()
     t0 = time.perf_counter()
@@ -45,7 +45,7 @@ def fast_generator():
     import keras
 
     from gandash.config import make_config
-    from gandash.models import build_networks
+    from gandash.engine.models import build_networks
 
     cfg = make_config("fast")
     keras.utils.set_random_seed(0)
@@ -54,7 +54,7 @@ def fast_generator():
 
 def time_evaluation(root: Path, n: int, repeats: int) -> list[float]:
     """In-process evaluate_generator: the first call also scores the real test split."""
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     generator, cfg = fast_generator()
     times = []
@@ -69,7 +69,7 @@ def time_evaluation(root: Path, n: int, repeats: int) -> list[float]:
 
 def time_cli(root: Path, n: int, repeats: int) -> list[float]:
     """``python -m gandash eval RUN --n N`` end to end (a fresh process each time)."""
-    from gandash.runs import RunStore
+    from gandash.store.runs import RunStore
 
     times = []
     with tempfile.TemporaryDirectory(prefix="gandash-bench-runs-") as tmp:
@@ -96,8 +96,8 @@ def main() -> int:
                    help="runs directory whose MNIST evaluator is timed (default: the usual runs directory; "
                         "trained there first if missing)")
     args = p.parse_args()
-    from gandash import evaluate
-    from gandash.runs import RunStore
+    from gandash.quality import evaluate
+    from gandash.store.runs import RunStore
 
     lines = []
     with tempfile.TemporaryDirectory(prefix="gandash-bench-") as tmp:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gandash import health  # noqa: E402
 from gandash.config import make_config  # noqa: E402
-from gandash.runs import Run, RunStore  # noqa: E402
+from gandash.store.runs import Run, RunStore  # noqa: E402
 
 # name: (what is provoked, the alert expected, overrides of the fast preset)
 PROVOKED = {
@@ -47,7 +47,7 @@ def alerts_text(run: Run) -> str:
 
 def provoke(store: RunStore, names: list[str]) -> list[str]:
     rows = []
-    from gandash.train import train
+    from gandash.engine.train import train
 
     for name in names:
         what, expected, overrides = PROVOKED[name]
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evaluators-from", type=Path, help="a runs folder whose trained evaluator to reuse")
     args = ap.parse_args(argv)
     if not args.no_provoke:
-        from gandash import evaluate
+        from gandash.quality import evaluate
 
         with tempfile.TemporaryDirectory() as tmp:
             store = RunStore(Path(tmp) / "runs")

@@ -19,11 +19,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gandash.backends.launcher import start  # noqa: E402
 from gandash.config import make_config  # noqa: E402
-from gandash.evaluate import ensure_evaluator, evaluate_run  # noqa: E402
-from gandash.launcher import start  # noqa: E402
-from gandash.runs import ACTIVE_STATES, Run, RunStore  # noqa: E402
-from gandash.train import train  # noqa: E402
+from gandash.engine.train import train  # noqa: E402
+from gandash.quality.evaluate import ensure_evaluator, evaluate_run  # noqa: E402
+from gandash.store.runs import ACTIVE_STATES, Run, RunStore  # noqa: E402
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:

@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from gandash import launcher
+from gandash.backends import launcher
 from gandash.config import make_config
-from gandash.evaluate import ensure_evaluator
-from gandash.run_queue import RunQueue
-from gandash.runs import RunStore
-from gandash.study import Studies
+from gandash.quality.evaluate import ensure_evaluator
+from gandash.store.queue import RunQueue
+from gandash.store.runs import RunStore
+from gandash.studies.study import Studies
 
 PRESETS = ["fast", "fast-unsupervised", "mlp-classic", "dcgan-keras", "acgan", "wgan-gp"]
 VARY = "g_lr=1e-4,2e-4,3e-4,4e-4,5e-4"
@@ -40,7 +40,7 @@ def processes(root: Path) -> list[tuple[int, str, int, int]]:
             kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in lines if line.endswith("kB"))}
         except (OSError, ValueError):
             continue
-        kind = "dispatcher" if "gandash.dispatch" in cmd else "trainer" if " worker " in cmd else "other"
+        kind = "dispatcher" if "gandash.backends.dispatch" in cmd else "trainer" if " worker " in cmd else "other"
         out.append((int(pid), kind, kb.get("Rss", 0), kb.get("Pss", 0)))
     return out
 

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.runs_dir is None:
             run_ids = train_fixture_runs(runs_dir, args.steps)
         else:
-            from gandash.runs import RunStore
+            from gandash.store.runs import RunStore
 
             finished = [r for r in RunStore(runs_dir).list() if r.status().get("state") == "finished"]
             # Monitor (and the evaluator's digit view) the first, an unconditional run; Explore the last
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 for shot in take_all(url, args.out, run_ids):
                     print(f"{shot} {shot.stat().st_size // 1024} KB")
         finally:
-            from gandash.launcher import stop
+            from gandash.backends.launcher import stop
 
             stop(live, wait=60)
     return 0
@@ -228,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def start_live_run(runs_dir: Path):
     """A run that is training while the screenshots are taken (stopped afterwards)."""
+    from gandash.backends.launcher import start
     from gandash.config import make_config
-    from gandash.launcher import start
-    from gandash.runs import RunStore
+    from gandash.store.runs import RunStore
 
     run = start(RunStore(runs_dir), make_config("fast", {"name": "live demo", "seed": 1, "steps": 5000, "log_every": 10,
                                                          "sample_every": 50}))

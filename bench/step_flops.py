@@ -26,10 +26,10 @@ from tensorflow.python.framework import ops  # noqa: E402
 from tensorflow.python.profiler.internal import flops_registry  # noqa: E402,F401  (registers the FLOP rules)
 
 import gandash  # noqa: E402,F401  (before TensorFlow: it sets gandash's oneDNN default)
-from gandash.algorithms import build_gan  # noqa: E402
 from gandash.config import ARCHITECTURES, make_config  # noqa: E402
-from gandash.data import without_autotune  # noqa: E402
-from gandash.distribute import onednn_enabled  # noqa: E402
+from gandash.engine.algorithms import build_gan  # noqa: E402
+from gandash.engine.data import without_autotune  # noqa: E402
+from gandash.engine.distribute import onednn_enabled  # noqa: E402
 
 # The plain networks at the fast preset's sizes, batch 64 (as first measured), without its latent code
 # and augmentation.

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.preset_quality import parse_spec  # noqa: E402
 from gandash.config import make_config  # noqa: E402
-from gandash.evaluate import ensure_evaluator  # noqa: E402
-from gandash.runs import Run, RunStore  # noqa: E402
-from gandash.train import train  # noqa: E402
+from gandash.engine.train import train  # noqa: E402
+from gandash.quality.evaluate import ensure_evaluator  # noqa: E402
+from gandash.store.runs import Run, RunStore  # noqa: E402
 
 
 def first_at_goal(run: Run, goal: float) -> tuple[dict, float] | None:

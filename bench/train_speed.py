@@ -2,7 +2,7 @@
 
 The recipe loop is the one from the Keras-GAN / Keras blog examples:
 ``generator.predict`` → ``discriminator.train_on_batch`` (real, then fake) →
-``combined.train_on_batch``. gandash's trainer is ``gandash.train.train`` on a
+``combined.train_on_batch``. gandash's trainer is ``gandash.engine.train.train`` on a
 run directory (compiled train_step, tf.data input). Blocks of both are
 interleaved and the median images/s of each is reported with the ratio, for both
 of gandash's update orders: ``alternating`` (G trained against the just-updated D,
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from gandash.config import UPDATES, make_config  # noqa: E402
-from gandash.data import load_builtin, scale  # noqa: E402
-from gandash.runs import RunStore  # noqa: E402
-from gandash.train import train  # noqa: E402
+from gandash.engine.data import load_builtin, scale  # noqa: E402
+from gandash.engine.train import train  # noqa: E402
+from gandash.store.runs import RunStore  # noqa: E402
 
 CASES = {"mlp": "mlp-classic", "dcgan": "dcgan-keras"}
 
@@ -37,8 +37,8 @@ def recipe_images_per_sec(cfg, x: np.ndarray, steps: int, warmup: int = 5) -> fl
     """The predict → train_on_batch loop, timed after ``warmup`` steps."""
     import keras
 
-    from gandash.models import build_networks
-    from gandash.optimizers import make_optimizer
+    from gandash.engine.models import build_networks
+    from gandash.engine.optimizers import make_optimizer
 
     keras.utils.set_random_seed(cfg.seed)
     g, d = build_networks(cfg)

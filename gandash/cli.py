@@ -5,10 +5,11 @@ import json
 import sys
 from pathlib import Path
 
-from gandash import backends, health
+from gandash import backends
 from gandash.config import fit_to_labels, make_config
 from gandash.errors import GandashError
-from gandash.runs import Run, RunStore
+from gandash.quality import health
+from gandash.store.runs import Run, RunStore
 
 
 class UserError(GandashError):
@@ -45,7 +46,7 @@ def cmd_train(args, store: RunStore) -> int:
     overrides = parse_overrides(args.overrides)
     cfg = make_config(args.preset, overrides)
     if cfg.dataset == "custom":  # check the data before creating anything
-        from gandash.data import load_custom, load_for_config
+        from gandash.engine.data import load_custom, load_for_config
 
         has_labels = load_custom(cfg.data_path, cfg.image_size).labels is not None
         cfg, note = fit_to_labels(args.preset, overrides, has_labels)
@@ -56,12 +57,12 @@ def cmd_train(args, store: RunStore) -> int:
         print(store.create(cfg).id)
         return 0
     if args.detach or args.backend != "local":  # elsewhere: follow it from here
-        from gandash.launcher import start
+        from gandash.backends.launcher import start
 
         run = start(store, cfg, backend=args.backend)
         print(run.id)
         return 0 if args.detach else _follow(run)
-    from gandash.train import train
+    from gandash.engine.train import train
 
     run = store.create(cfg)
     lock = run.take_trainer_lock()  # `stop RUN` from another shell signals this process
@@ -77,7 +78,7 @@ def _follow(run: Run, poll_s: float = 2.0) -> int:
     """Print a run's progress until it ends (it trains elsewhere: Ctrl-C leaves it training)."""
     import time
 
-    from gandash.runs import ACTIVE_STATES
+    from gandash.store.runs import ACTIVE_STATES
 
     where = backends.LABELS.get(run.status().backend, "backend")
     print(f"run {run.id} on the {where}; Ctrl-C stops following (the run goes on; "
@@ -159,7 +160,7 @@ STOP_WAIT_S = 60.0
 
 
 def cmd_stop(args, store: RunStore) -> int:
-    from gandash.launcher import stop
+    from gandash.backends.launcher import stop
 
     run = store.get(args.run)
     state = stop(run, wait=STOP_WAIT_S)
@@ -174,7 +175,7 @@ def cmd_stop(args, store: RunStore) -> int:
 
 
 def cmd_resume(args, store: RunStore) -> int:
-    from gandash.launcher import resume
+    from gandash.backends.launcher import resume
 
     run = store.get(args.run)
     resume(run, backend=args.backend)
@@ -184,7 +185,7 @@ def cmd_resume(args, store: RunStore) -> int:
 
 def cmd_delete(args, store: RunStore) -> int:
     if args.stop:
-        from gandash.launcher import stop_then_delete
+        from gandash.backends.launcher import stop_then_delete
 
         stop_then_delete(store, store.get(args.run), wait=STOP_WAIT_S)
     else:
@@ -215,7 +216,7 @@ def _write_npz(out: Path, **arrays) -> None:
 
     import numpy as np
 
-    from gandash.runs import atomic_write_bytes
+    from gandash.store.runs import atomic_write_bytes
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -223,7 +224,7 @@ def _write_npz(out: Path, **arrays) -> None:
 
 
 def cmd_sample(args, store: RunStore) -> int:
-    from gandash.sampling import load_generator, sample
+    from gandash.explore.sampling import load_generator, sample
 
     run = store.get(args.run)
     cfg = run.config()
@@ -241,11 +242,11 @@ def cmd_sample(args, store: RunStore) -> int:
 def cmd_invert(args, store: RunStore) -> int:
     import numpy as np
 
-    from gandash import inversion
-    from gandash.evaluator import load_cached
-    from gandash.images import png_bytes, to_grid_image
-    from gandash.runs import atomic_write_bytes
-    from gandash.sampling import load_generator
+    from gandash.explore import inversion
+    from gandash.explore.images import png_bytes, to_grid_image
+    from gandash.explore.sampling import load_generator
+    from gandash.quality.evaluator import load_cached
+    from gandash.store.runs import atomic_write_bytes
 
     run = store.get(args.run)
     cfg = run.config()
@@ -268,7 +269,7 @@ def cmd_invert(args, store: RunStore) -> int:
 
 
 def cmd_eval(args, store: RunStore) -> int:
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     run = store.get(args.run)
     result = evaluate.evaluate_run(run, n=args.n, progress=lambda msg: print(msg, file=sys.stderr))
@@ -277,7 +278,7 @@ def cmd_eval(args, store: RunStore) -> int:
 
 
 def cmd_queue(args, store: RunStore) -> int:
-    from gandash.run_queue import RunQueue
+    from gandash.store.queue import RunQueue
 
     queue = RunQueue(store.root)
     if args.slots is not None:
@@ -305,13 +306,13 @@ def cmd_queue(args, store: RunStore) -> int:
 
 def cmd_study(args, store: RunStore) -> int:
 
-    from gandash import study as S
+    from gandash.studies import study as S
 
     studies = S.Studies(store)
     if args.study_command == "start":
         plan = studies.plan(args.presets.split(","), args.seeds, args.budget, vary=args.vary, name=args.name,
                             dataset=args.dataset)
-        from gandash.evaluate import ensure_evaluator  # every run is scored by the same, ready evaluator
+        from gandash.quality.evaluate import ensure_evaluator  # every run is scored by the same, ready evaluator
 
         ensure_evaluator(args.dataset, store.root, progress=lambda m: print(m, file=sys.stderr))
         plan = studies.start(plan, backend=args.backend)
@@ -341,7 +342,7 @@ def cmd_study(args, store: RunStore) -> int:
         print(S.to_csv(rows), end="")
         return 0
     if args.html:
-        from gandash.report import study_html
+        from gandash.studies.report import study_html
 
         Path(args.html).write_text(study_html(studies, item), encoding="utf-8")
         print(f"wrote {args.html}")
@@ -368,7 +369,7 @@ def cmd_study(args, store: RunStore) -> int:
 def _wait_for_study(studies, plan) -> int:
     import time
 
-    from gandash import study as S
+    from gandash.studies import study as S
 
     while True:
         p = S.progress(studies, studies.get(plan["id"]))
@@ -385,7 +386,7 @@ def cmd_worker(args, store: RunStore) -> int:
     import time
 
     booted = time.time()  # before TensorFlow: the Monitor shows the imports as their own phase
-    from gandash.train import work
+    from gandash.engine.train import work
 
     try:
         state = work(args.run_dir, lock_fd=args.lock_fd, slot_fd=args.slot_fd, slot=args.slot, since=args.since,

@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 @pytest.fixture
 def store(tmp_path):
-    from gandash.runs import RunStore
+    from gandash.store.runs import RunStore
 
     return RunStore(tmp_path / "runs")
 
@@ -61,7 +61,7 @@ def stand_in_trainer():
 @pytest.fixture
 def fake_launch(monkeypatch):
     """launcher.start/stop/resume recorded instead of starting processes."""
-    from gandash import launcher
+    from gandash.backends import launcher
 
     calls = []
 

@@ -89,7 +89,7 @@ def test_train_watch_stop_explore(tmp_path):
 def test_a_study_of_two_presets_and_two_seeds_gives_a_leaderboard(tmp_path):
     from playwright.sync_api import expect
 
-    from gandash import evaluate
+    from gandash.quality import evaluate
     from tests.test_evaluate import TINY
 
     shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")
@@ -126,10 +126,10 @@ def test_a_study_of_two_presets_and_two_seeds_gives_a_leaderboard(tmp_path):
 def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_path):
     from playwright.sync_api import expect
 
-    from gandash import launcher
+    from gandash.backends import launcher
     from gandash.config import make_config
-    from gandash.runs import RunStore
-    from gandash.train import train
+    from gandash.engine.train import train
+    from gandash.store.runs import RunStore
 
     shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")
     runs_dir = tmp_path / "runs"
@@ -163,8 +163,8 @@ def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_p
 def test_draw_a_digit_find_it_and_tour_from_it(tmp_path):
     from playwright.sync_api import expect
 
-    from gandash.runs import RunStore
-    from gandash.train import train
+    from gandash.engine.train import train
+    from gandash.store.runs import RunStore
     from tests.conftest import tiny
 
     shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gandash.config import make_config
-from gandash.runs import RunStore
+from gandash.store.runs import RunStore
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "batch_size=16", "--set", "width=0.25", "--set", "steps_per_execution=1"]

@@ -14,14 +14,14 @@ import time
 import pytest
 
 # Token authentication, as a cluster should run. Ray reads these once, when it is imported, so they
-# are set before gandash.cluster imports it; the cluster, the CLI and its Ray workers inherit them.
+# are set before gandash.backends.cluster imports it; the cluster, the CLI and its Ray workers inherit them.
 os.environ["RAY_AUTH_MODE"] = "token"
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 from gandash import cluster  # noqa: E402
 from gandash.config import make_config
-from gandash.runs import RunStore
-from gandash.study import Studies, progress
+from gandash.store.runs import RunStore
+from gandash.studies.study import Studies, progress
 from tests.test_cli import REPO, TINY, cli, wait_for
 
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
@@ -54,7 +54,7 @@ def ray_cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ray_study(ray_cluster, tmp_path_factory):
     """A 2-run study with a tiny budget, started from the CLI with --backend ray and waited for."""
-    from gandash import evaluate
+    from gandash.quality import evaluate
     from tests.test_evaluate import TINY as TINY_EVALUATOR
 
     root = tmp_path_factory.mktemp("runs")

@@ -139,7 +139,7 @@ def test_unknown_preset_lists_the_choices():
 def test_conditional_on_data_without_labels_is_refused(tmp_path):
     import numpy as np
 
-    from gandash.data import DataError, load_for_config
+    from gandash.engine.data import DataError, load_for_config
 
     np.savez(tmp_path / "d.npz", images=np.zeros((4, 28, 28), np.uint8))
     cfg = make_config("acgan", {"dataset": "custom", "data_path": str(tmp_path / "d.npz")})

@@ -3,9 +3,9 @@ saliency, class and code heads, the critic's gradient norm, and the real-or-gene
 import numpy as np
 import pytest
 
-from gandash import discriminator as D
-from gandash.sampling import load_generator
-from gandash.train import load_checkpoint, train
+from gandash.engine.train import load_checkpoint, train
+from gandash.explore import discriminator as D
+from gandash.explore.sampling import load_generator
 from tests.conftest import tiny
 
 CASES = {"dcgan": dict(architecture="dcgan"), "cgan": dict(architecture="cgan"),
@@ -15,7 +15,7 @@ CASES = {"dcgan": dict(architecture="dcgan"), "cgan": dict(architecture="cgan"),
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from gandash.runs import RunStore
+    from gandash.store.runs import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("d") / "runs")
     out = {}
@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_view_scores_with_the_checkpoints_discriminator(trained, case):
-    from gandash.algorithms import build_gan
+    from gandash.engine.algorithms import build_gan
 
     run = trained[case]
     cfg = run.config()
@@ -56,8 +56,8 @@ def test_the_view_scores_with_the_checkpoints_discriminator(trained, case):
 
 
 def test_scores_match_the_algorithms_own_discriminator_call(trained):
-    from gandash.algorithms import build_gan
-    from gandash.data import scale
+    from gandash.engine.algorithms import build_gan
+    from gandash.engine.data import scale
 
     run = trained["cgan"]
     cfg = run.config()

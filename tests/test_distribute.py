@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gandash.config import ARCHITECTURES
-from gandash.runs import RunStore
+from gandash.store.runs import RunStore
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -66,7 +66,7 @@ def test_onednn_kernels_on_unless_the_environment_says_off(setting, expected):
     env["CUDA_VISIBLE_DEVICES"] = ""  # the CPU's description, even on a GPU machine
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    code = "import gandash.distribute as d; print(d.setup_devices(threads=2)[0])"
+    code = "import gandash.engine.distribute as d; print(d.setup_devices(threads=2)[0])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == expected

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gandash import metrics as M
+from gandash.quality import metrics as M
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = dict(epochs=1.0, max_examples=25_600)
@@ -95,7 +95,7 @@ def test_precision_recall_known_cases():
 @pytest.fixture(scope="module")
 def evaluator_root(tmp_path_factory):
     """A runs root holding a small, quickly trained MNIST evaluator (shared by this module)."""
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     root = tmp_path_factory.mktemp("runs")
     evaluate.ensure_evaluator("mnist", root, **TINY)
@@ -105,7 +105,7 @@ def evaluator_root(tmp_path_factory):
 @pytest.fixture
 def fake_training(monkeypatch):
     """Replace training by an untrained network; counts how often it is asked for."""
-    from gandash import classifier, evaluator
+    from gandash.quality import classifier, evaluator
 
     calls = []
 
@@ -124,7 +124,7 @@ def copy_root(src: Path, dst: Path) -> Path:
 
 
 def test_evaluator_is_trained_once_and_reused(evaluator_root, fake_training):
-    from gandash import evaluate, evaluator
+    from gandash.quality import evaluate, evaluator
 
     status = evaluate.evaluator_status("mnist", evaluator_root)
     assert status["state"] == "ready" and status["accuracy"] > 0.9
@@ -138,7 +138,7 @@ def test_evaluator_is_trained_once_and_reused(evaluator_root, fake_training):
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "bad json"])
 def test_evaluator_rebuilt_when_missing_or_corrupt(evaluator_root, tmp_path, fake_training, damage):
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     root = copy_root(evaluator_root, tmp_path)
     keras_file, json_file = root / "_evaluators" / "mnist.keras", root / "_evaluators" / "mnist.json"
@@ -157,7 +157,7 @@ def test_evaluator_rebuilt_when_missing_or_corrupt(evaluator_root, tmp_path, fak
 
 
 def test_two_callers_train_once(tmp_path, fake_training):
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     models = []
     threads = [threading.Thread(target=lambda: models.append(evaluate.ensure_evaluator("mnist", tmp_path)))
@@ -170,7 +170,7 @@ def test_two_callers_train_once(tmp_path, fake_training):
 
 
 def test_status_training_and_interrupted(tmp_path):
-    from gandash import evaluate, evaluator
+    from gandash.quality import evaluate, evaluator
 
     with evaluator.training_lock("mnist", tmp_path, print):
         evaluator.write_info("mnist", tmp_path, state="training", progress=0.25, message="training step 5/20")
@@ -183,8 +183,8 @@ def test_status_training_and_interrupted(tmp_path):
 
 
 def test_real_test_images_score_like_the_reference(evaluator_root):
-    from gandash import evaluate
-    from gandash.data import load_builtin
+    from gandash.engine.data import load_builtin
+    from gandash.quality import evaluate
 
     test = load_builtin("mnist", "test")
     ref = evaluate.reference_metrics("mnist", evaluator_root)
@@ -201,8 +201,8 @@ def test_real_test_images_score_like_the_reference(evaluator_root):
 
 
 def test_classify_resizes_larger_images(evaluator_root):
-    from gandash import evaluate
-    from gandash.data import load_builtin
+    from gandash.engine.data import load_builtin
+    from gandash.quality import evaluate
 
     test = load_builtin("mnist", "test")
     x = test.images[:300]
@@ -232,14 +232,14 @@ def fixture_run(evaluator_root):
                   "--set", "batch_size=16",
                   "--set", "log_every=1", "--set", "checkpoint_every=1", "--set", "sample_every=1",
                   "--set", "width=0.25")
-    from gandash.runs import RunStore
+    from gandash.store.runs import RunStore
 
     return RunStore(evaluator_root).get(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_eval_command_prints_and_appends(fixture_run, evaluator_root):
-    from gandash.evaluate import EVAL_COLUMNS
+    from gandash.quality.evaluate import EVAL_COLUMNS
 
     out = gandash("--runs-dir", str(evaluator_root), "eval", fixture_run.id, "--n", "200")
     assert "Fréchet distance" in out.stdout and "real data" in out.stdout
@@ -252,9 +252,9 @@ def test_eval_command_prints_and_appends(fixture_run, evaluator_root):
 
 def test_a_latent_code_model_is_scored_as_unconditional(evaluator_root):
     """InfoGAN codes are not digits: no per-digit accuracy, but every code is drawn."""
-    from gandash.evaluate import evaluate_generator
-    from gandash.models import build_networks
-    from gandash.sampling import sample
+    from gandash.engine.models import build_networks
+    from gandash.explore.sampling import sample
+    from gandash.quality.evaluate import evaluate_generator
     from tests.conftest import tiny
 
     cfg = tiny(latent_code=True)
@@ -282,9 +282,9 @@ def test_eval_errors_are_one_line(fixture_run, evaluator_root, store, capsys):
 
 
 def test_evaluate_in_training_appends_and_never_raises(fixture_run, tmp_path, monkeypatch, capsys):
-    from gandash import evaluate
-    from gandash.runs import Run
-    from gandash.sampling import load_generator
+    from gandash.explore.sampling import load_generator
+    from gandash.quality import evaluate
+    from gandash.store.runs import Run
 
     cfg = fixture_run.config()
     result = evaluate.evaluate_in_training(fixture_run, load_generator(fixture_run.generator_path), cfg, 7, n=100)
@@ -309,7 +309,7 @@ def test_evaluate_in_training_appends_and_never_raises(fixture_run, tmp_path, mo
 
 @pytest.mark.slow
 def test_background_training_reports_progress_and_finishes(tmp_path, monkeypatch):
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     monkeypatch.setenv("GANDASH_EVALUATOR_EPOCHS", "1")
     monkeypatch.setenv("GANDASH_EVALUATOR_MAX_EXAMPLES", "640")

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from gandash import health
 from gandash.config import make_config
-from gandash.runs import RunStore
+from gandash.quality import health
+from gandash.store.runs import RunStore
 
 STEPS = np.arange(10, 3001, 10)
 EVAL_STEPS = np.arange(300, 3001, 300)

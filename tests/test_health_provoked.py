@@ -2,17 +2,17 @@
 The trainer writes health.json as it trains; the CLI's ``runs`` and ``status`` print it."""
 import pytest
 
-from gandash import health
 from gandash.config import PRESETS, make_config
-from gandash.runs import RunStore
-from gandash.train import train
+from gandash.engine.train import train
+from gandash.quality import health
+from gandash.store.runs import RunStore
 from tests.test_cli import cli
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     """A runs folder with a small MNIST evaluator, for the in-training evaluations."""
-    from gandash import evaluate
+    from gandash.quality import evaluate
     from tests.test_evaluate import TINY
 
     root = tmp_path_factory.mktemp("runs")

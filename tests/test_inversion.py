@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from gandash.inversion import (
+from gandash.engine.models import build_networks
+from gandash.explore.inversion import (
     InversionError,
     invert,
     latent_map,
@@ -15,8 +16,7 @@ from gandash.inversion import (
     read_image,
     to_gray,
 )
-from gandash.models import build_networks
-from gandash.sampling import generate, latents
+from gandash.explore.sampling import generate, latents
 from tests.conftest import tiny
 
 

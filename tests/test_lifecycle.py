@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from gandash import backends, launcher, locks
-from gandash.lifecycle import FORMAT, State, Status, can_move, signal_target, trainer_record
-from gandash.runs import RunError, RunStore, atomic_write_json, backend_file
+from gandash.backends import launcher, local
+from gandash.store import locks
+from gandash.store.lifecycle import FORMAT, State, Status, can_move, signal_target, trainer_record
+from gandash.store.runs import RunError, RunStore, atomic_write_json, backend_file
 from tests.conftest import tiny
 
 
@@ -53,13 +54,13 @@ def test_only_the_runs_own_trainer_is_a_signal_target():
 def test_stop_never_signals_a_process_that_holds_the_lock_to_launch_or_delete(store, monkeypatch, role):
     """Before: Stop sent SIGTERM to whatever pid the lock named, and killed the dashboard mid-delete."""
     run = store.create(tiny())
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom gandash.locks import Lock\nfrom gandash.lifecycle import "
-         f"trainer_record\nlock = Lock.acquire({str(run.lock_path)!r}, trainer_record(role={role!r}))\n"
-         "print('held', flush=True)\ntime.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    script = ("import time\nfrom gandash.store.locks import Lock\nfrom gandash.store.lifecycle import trainer_record\n"
+              f"lock = Lock.acquire({str(run.lock_path)!r}, trainer_record(role={role!r}))\n"
+              "print('held', flush=True)\ntime.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(backends, "TAKE_OVER_S", 0.5)
+        monkeypatch.setattr(local, "TAKE_OVER_S", 0.5)
         with pytest.raises(RunError, match="held by another process"):
             launcher.stop(run, wait=0)
         time.sleep(0.3)
@@ -89,7 +90,7 @@ def test_a_start_that_fails_after_create_leaves_no_queued_run(store, monkeypatch
     def refuse(self, run):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(backends.LocalBackend, "submit", refuse)
+    monkeypatch.setattr(local.LocalBackend, "submit", refuse)
     with pytest.raises(OSError):
         launcher.start(store, tiny())
     assert store.list() == []
@@ -97,7 +98,7 @@ def test_a_start_that_fails_after_create_leaves_no_queued_run(store, monkeypatch
 
 def test_delete_moves_the_folder_away_before_removing_it_so_a_resume_cannot_slip_in(store, monkeypatch):
     """Before: a resume during rmtree could lock a fresh trainer.lock inside the folder being deleted."""
-    import gandash.runs as runs_mod
+    import gandash.store.runs as runs_mod
 
     run = store.create(tiny())
     run.write_status(state="stopped")
@@ -154,7 +155,7 @@ def test_a_run_whose_cluster_is_gone_is_lost_and_stops_without_the_cluster(store
 
 
 def test_a_waiting_record_is_queued_while_its_dispatcher_lives(store):
-    from gandash.run_queue import RunQueue
+    from gandash.store.queue import RunQueue
 
     run = store.create(tiny())
     queue = RunQueue(store.root)
@@ -186,7 +187,7 @@ def _gandash_processes(root) -> dict[str, int]:
             continue
         text = b" ".join(cmd).decode(errors="replace")
         if str(root) in text and "gandash" in text:
-            kind = "dispatcher" if "gandash.dispatch" in text else "trainer"
+            kind = "dispatcher" if "gandash.backends.dispatch" in text else "trainer"
             out[pid] = (kind, rss)
     return out
 
@@ -195,7 +196,7 @@ def _gandash_processes(root) -> dict[str, int]:
 def test_waiting_runs_are_records_not_processes(tmp_path):
     """Before: every queued run was a process that had imported TensorFlow (~660 MiB each)."""
     from gandash.config import make_config
-    from gandash.run_queue import RunQueue
+    from gandash.store.queue import RunQueue
 
     store = RunStore(tmp_path)
     RunQueue(tmp_path).set_slots(1)

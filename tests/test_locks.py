@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from gandash import launcher, locks
-from gandash.runs import RunError, RunStore, atomic_write_bytes
+from gandash.backends import launcher
+from gandash.store import locks
+from gandash.store.runs import RunError, RunStore, atomic_write_bytes
 from tests.test_cli import REPO, TINY, cli, wait_for
 
 LONG = ["--set", "steps=100000", "--set", "log_every=5", "--set", "checkpoint_every=1000"]
@@ -40,7 +41,7 @@ def test_lock_is_exclusive_readable_and_dies_with_its_holder(tmp_path):
     assert locks.Lock.acquire(path) is None  # a second holder, even in this process, is refused
     lock.release()
     assert locks.holder(path) is None and locks.last_record(path) == {"pid": 1, "host": "h"}
-    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; from gandash.locks import Lock; "
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; from gandash.store.locks import Lock; "
                              f"l = Lock.acquire({str(path)!r}, {{'pid': 7}}); print('held', flush=True); "
                              "time.sleep(60)"], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
@@ -193,8 +194,8 @@ def test_stop_of_a_trainer_on_another_host_leaves_the_state_alone(store):
 
 def test_final_state_survives_a_failed_final_status_write(store, monkeypatch):
     """Disk full at the very end: the trainer's exit state still reaches every reader."""
-    from gandash.runs import Run
-    from gandash.train import train
+    from gandash.engine.train import train
+    from gandash.store.runs import Run
     from tests.conftest import tiny
 
     run = store.create(tiny("fast"))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gandash.config import ARCHITECTURES
-from gandash.models import build_networks
+from gandash.engine.models import build_networks
 from tests.conftest import tiny
 
 CASES = [(a, s) for a in ARCHITECTURES for s in (28, 32, 64)]

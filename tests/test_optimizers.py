@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from gandash.optimizers import FusedAdam, FusedRMSprop, make_optimizer
+from gandash.engine.optimizers import FusedAdam, FusedRMSprop, make_optimizer
 from tests.conftest import tiny
 
 

@@ -6,7 +6,7 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from gandash import plots
+from gandash.explore import plots
 
 
 def gan_rows(n: int = 20) -> list[dict[str, float]]:

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from gandash import launcher
-from gandash.run_queue import RunQueue
-from gandash.runs import RunError, RunStore, atomic_write_json
+from gandash.backends import launcher
+from gandash.store.queue import RunQueue
+from gandash.store.runs import RunError, RunStore, atomic_write_json
 from tests.test_cli import TINY, cli, wait_for
 
 SHORT = ["--set", "steps=5", "--set", "log_every=5", "--set", "checkpoint_every=5", "--set", "sample_every=5"]
@@ -48,7 +48,7 @@ def test_queue_command_refuses_bad_slot_counts(tmp_path, value):
 
 
 def test_device_descriptions():
-    from gandash.distribute import describe_devices
+    from gandash.engine.distribute import describe_devices
 
     assert describe_devices([], 2, True) == "CPU: 2 cores, oneDNN"
     assert describe_devices([], 1, False) == "CPU: 1 core"
@@ -57,7 +57,7 @@ def test_device_descriptions():
 
 
 def test_a_gpu_tensorflow_cannot_use_is_explained_with_the_fix():
-    from gandash.distribute import GPU_SETUP_COMMAND, gpu_advice
+    from gandash.engine.distribute import GPU_SETUP_COMMAND, gpu_advice
 
     advice = gpu_advice([], ["NVIDIA H200"])
     assert "NVIDIA H200" in advice and "without its CUDA libraries" in advice and GPU_SETUP_COMMAND in advice
@@ -148,7 +148,7 @@ def test_killing_the_process_that_queued_runs_stops_nothing(tmp_path):
     starter = ("import sys, time\n"
                "from gandash import launcher\n"
                "from gandash.config import make_config\n"
-               "from gandash.runs import RunStore\n"
+               "from gandash.store.runs import RunStore\n"
                f"store = RunStore({str(tmp_path)!r})\n"
                "for seed in (0, 1):\n"
                f"    cfg = make_config('fast', {{**{overrides!r}, 'seed': seed}})\n"

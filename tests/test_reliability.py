@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gandash.data import DataError, load_custom
-from gandash.runs import RunStore, read_json
-from gandash.sampling import SamplingError, load_generator
-from gandash.train import load_checkpoint, train
+from gandash.engine.data import DataError, load_custom
+from gandash.engine.train import load_checkpoint, train
+from gandash.explore.sampling import SamplingError, load_generator
+from gandash.store.runs import RunStore, read_json
 from tests.conftest import tiny
 from tests.test_cli import TINY, cli, wait_for
 
@@ -53,7 +53,7 @@ def test_kill_soak_20_random_kills(tmp_path):
 
 
 def test_disk_full_during_checkpoint_keeps_previous_checkpoint(store, monkeypatch):
-    import gandash.train as train_mod
+    import gandash.engine.train as train_mod
 
     real_write = train_mod.atomic_write_bytes
     calls = {"n": 0}
@@ -71,12 +71,12 @@ def test_disk_full_during_checkpoint_keeps_previous_checkpoint(store, monkeypatc
     assert train(run, install_signal_handlers=False) == "failed"
     st = run.status()
     assert "disk full" in st["error"] and "last checkpoint is kept" in st["error"]
-    from gandash.algorithms import build_gan
+    from gandash.engine.algorithms import build_gan
     assert load_checkpoint(run, build_gan(cfg))[0] == 2
 
 
 def test_read_only_metrics_file_fails_clearly(store, monkeypatch):
-    from gandash import runs
+    from gandash.store import runs
 
     def read_only(self, row):
         raise OSError(errno.EROFS, "Read-only file system", str(self.path))
@@ -225,7 +225,7 @@ def npz_declaring(path, shape, payload_mb: int = 4) -> None:
 
 LOAD_AND_MEASURE = """
 import resource, sys, time
-from gandash.data import DataError, load_custom
+from gandash.engine.data import DataError, load_custom
 before, t = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
 try:
     load_custom(sys.argv[1], 28)

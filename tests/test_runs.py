@@ -6,7 +6,7 @@ import time
 import pytest
 
 from gandash.config import make_config
-from gandash.runs import (
+from gandash.store.runs import (
     RowWriter,
     Run,
     RunError,

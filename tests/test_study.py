@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from gandash import study as S
-from gandash.runs import RunStore
-from gandash.study import Budget, Studies, StudyError, leaderboard, to_csv, verdict
+from gandash.store.runs import RunStore
+from gandash.studies import study as S
+from gandash.studies.study import Budget, Studies, StudyError, leaderboard, to_csv, verdict
 from tests.test_cli import cli, wait_for
 
 
@@ -52,7 +52,7 @@ def test_the_cli_refuses_bad_input_and_creates_nothing(tmp_path):
 
 @pytest.fixture(scope="module")
 def evaluated_root(tmp_path_factory):
-    from gandash import evaluate
+    from gandash.quality import evaluate
     from tests.test_evaluate import TINY
 
     root = tmp_path_factory.mktemp("runs")
@@ -96,7 +96,7 @@ def test_two_presets_two_seeds_give_a_leaderboard_of_two_rows(evaluated_root):
 
 @pytest.mark.slow
 def test_a_study_with_training_runs_cannot_be_deleted(evaluated_root, tmp_path):
-    from gandash.evaluate import EVALUATOR_DIRNAME
+    from gandash.quality.evaluate import EVALUATOR_DIRNAME
 
     (tmp_path / EVALUATOR_DIRNAME).symlink_to(evaluated_root / EVALUATOR_DIRNAME)
     study_id = cli(tmp_path, "study", "start", "--presets", "mlp-classic", "--seeds", "1",
@@ -115,7 +115,7 @@ def test_a_study_with_training_runs_cannot_be_deleted(evaluated_root, tmp_path):
 def test_a_time_budget_evaluates_at_fractions_of_it_and_evaluating_is_not_training_time(evaluated_root):
     import time
 
-    from gandash.train import train
+    from gandash.engine.train import train
     from tests.conftest import tiny
 
     store = RunStore(evaluated_root)

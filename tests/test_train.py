@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from gandash.config import ARCHITECTURES, OPTIMIZERS
-from gandash.train import load_checkpoint, train
+from gandash.engine.train import load_checkpoint, train
 from tests.conftest import tiny
 
 EXPECTED = {"mlp", "dcgan"}
@@ -64,7 +64,7 @@ def test_fixed_noise_grid_is_the_same_every_time(store):
 
 def test_the_default_presets_grid_has_one_column_per_digit_from_the_first_grid_on(store):
     from gandash.config import make_config
-    from gandash.sampling import fixed_grid_inputs, grid_columns
+    from gandash.explore.sampling import fixed_grid_inputs, grid_columns
 
     cfg = make_config()
     z, labels = fixed_grid_inputs(cfg)
@@ -91,7 +91,7 @@ def test_resume_continues_without_repeating_rows(store):
 
 
 def test_checkpoint_restores_weights_optimizers_and_rng(store):
-    from gandash.algorithms import build_gan
+    from gandash.engine.algorithms import build_gan
 
     cfg = tiny(steps=2)
     run = store.create(cfg)
@@ -115,7 +115,7 @@ def test_divergence_stops_as_diverged_keeping_last_good_checkpoint(store):
     st = run.status()
     assert st["state"] == "diverged" and "NaN" in st["error"]
     bad_step = int(st["error"].rsplit(" ", 1)[-1])
-    from gandash.algorithms import build_gan
+    from gandash.engine.algorithms import build_gan
     model = build_gan(cfg)
     step, _ = load_checkpoint(run, model)
     assert step < bad_step
@@ -157,7 +157,7 @@ def test_samples_come_from_the_weight_average(store):
     """With ema on, generator.keras holds the averaged weights; with ema=0 the raw ones."""
     import keras
 
-    from gandash.algorithms import build_gan
+    from gandash.engine.algorithms import build_gan
 
     for ema in (0.999, 0.0):
         cfg = tiny(steps=4, ema=ema)
@@ -181,7 +181,7 @@ def _one_step(cfg):
     import keras
     import tensorflow as tf
 
-    from gandash.algorithms import build_gan
+    from gandash.engine.algorithms import build_gan
 
     keras.utils.set_random_seed(0)
     model = build_gan(cfg)
@@ -222,7 +222,7 @@ def test_mixed_precision_trains_with_loss_scaling(store):
 
 
 def test_input_pipeline_gives_scaled_shuffled_batches_without_the_autotuner():
-    from gandash.data import Dataset, make_pipeline
+    from gandash.engine.data import Dataset, make_pipeline
 
     images = np.repeat(np.arange(40, dtype=np.uint8)[:, None, None] * 6, 28 * 28).reshape(40, 28, 28)
     ds = Dataset(images, np.arange(40) % 10)
@@ -245,7 +245,7 @@ def test_input_pipeline_gives_scaled_shuffled_batches_without_the_autotuner():
 def test_warp_turns_and_shifts_images_and_passes_gradients():
     import tensorflow as tf
 
-    from gandash.augment import warp
+    from gandash.engine.augment import warp
 
     img = np.full((2, 6, 6, 1), -1.0, np.float32)
     img[:, 1, 4] = 1.0  # one bright pixel, off centre
@@ -265,7 +265,7 @@ def test_warp_turns_and_shifts_images_and_passes_gradients():
 
 @pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
 def test_augment_changes_that_share_of_images_only_while_training(share):
-    from gandash.algorithms import build_gan
+    from gandash.engine.algorithms import build_gan
 
     model = build_gan(tiny(augment=share, latent_code=False))
     x = np.random.default_rng(0).uniform(-1, 1, (400, 28, 28, 1)).astype(np.float32)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gandash.health import Alert
-from gandash.runs import Run
+from gandash.quality.health import Alert
+from gandash.store.runs import Run
 from gandash.ui import common
 from gandash.ui.nav import go
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 from gandash import backends
 from gandash.errors import GandashError
-from gandash.images import upscale
-from gandash.runs import ACTIVE_STATES, Run, RunError, RunStore, default_runs_dir
+from gandash.explore.images import upscale
+from gandash.store.runs import ACTIVE_STATES, Run, RunError, RunStore, default_runs_dir
 
 LIVE_REFRESH_S = 2.0
 STATE_BADGES = {
@@ -242,14 +242,14 @@ def age(ts: Any) -> str:
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _load_generator(path: str, mtime_ns: int):
-    from gandash.sampling import load_generator
+    from gandash.explore.sampling import load_generator
 
     return load_generator(Path(path))
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _morph_parts(path: str, mtime_ns: int):
-    from gandash.morph import split_at_label_join
+    from gandash.explore.morph import split_at_label_join
 
     return split_at_label_join(_load_generator(path, mtime_ns))
 
@@ -272,7 +272,7 @@ def morph_parts(run: Run):
 def evaluator():
     """The evaluate module, or None while it is not installed or importable."""
     try:
-        from gandash import evaluate
+        from gandash.quality import evaluate
     except Exception:  # noqa: BLE001 - any import failure means "not available"
         return None
     return evaluate

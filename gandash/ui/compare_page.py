@@ -5,8 +5,8 @@ import math
 
 import streamlit as st
 
-from gandash import plots
-from gandash.runs import Run, RunError
+from gandash.explore import plots
+from gandash.store.runs import Run, RunError
 from gandash.ui import common, quality
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "wasserstein", "gp",

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gandash import discriminator as D
-from gandash import plots
-from gandash.images import heat_overlay, to_grid_image
-from gandash.runs import Run, RunError
+from gandash.explore import discriminator as D
+from gandash.explore import plots
+from gandash.explore.images import heat_overlay, to_grid_image
+from gandash.store.runs import Run, RunError
 from gandash.ui import common
 
 VIEW_N = 512  # images of each kind D scores for the view

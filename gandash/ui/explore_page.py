@@ -7,11 +7,11 @@ import secrets
 import numpy as np
 import streamlit as st
 
-from gandash import morph, plots
 from gandash.config import RunConfig
-from gandash.images import gif_bytes, png_bytes, to_grid_image
-from gandash.runs import Run, RunError
-from gandash.sampling import SamplingError, generate, interpolate, latents, sample
+from gandash.explore import morph, plots
+from gandash.explore.images import gif_bytes, png_bytes, to_grid_image
+from gandash.explore.sampling import SamplingError, generate, interpolate, latents, sample
+from gandash.store.runs import Run, RunError
 from gandash.ui import common, discriminator_panel, quality, your_digit
 
 N_CANDIDATES = 16

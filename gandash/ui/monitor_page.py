@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gandash import backends, health, launcher, plots
-from gandash.images import gif_bytes, png_bytes
-from gandash.runs import ACTIVE_STATES, Run, RunError, describe_trainer
-from gandash.sampling import SamplingError
+from gandash import backends
+from gandash.backends import launcher
+from gandash.explore import plots
+from gandash.explore.images import gif_bytes, png_bytes
+from gandash.explore.sampling import SamplingError
+from gandash.quality import health
+from gandash.store.runs import ACTIVE_STATES, Run, RunError, describe_trainer
 from gandash.ui import alerts, common, discriminator_panel, quality
 from gandash.ui.nav import go
 
@@ -214,7 +217,7 @@ def _gif_maker(run: Run, frames: list[int], scale: int, invert: bool):
     def make() -> bytes:
         from PIL import ImageOps
 
-        from gandash.images import upscale
+        from gandash.explore.images import upscale
 
         key = (run.id, tuple(frames), scale, invert)
         cached = st.session_state.get("tl_gif")

@@ -5,8 +5,8 @@ from typing import Any
 
 import streamlit as st
 
-from gandash import plots
-from gandash.runs import Run
+from gandash.explore import plots
+from gandash.store.runs import Run
 from gandash.ui import common
 
 BUILT_IN = ("mnist", "fashion_mnist")

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gandash import health, launcher
+from gandash.backends import launcher
 from gandash.config import RunConfig, make_config
-from gandash.run_queue import MAX_SLOTS, RunQueue
-from gandash.runs import ACTIVE_STATES, Run, RunError
+from gandash.quality import health
+from gandash.store.queue import MAX_SLOTS, RunQueue
+from gandash.store.runs import ACTIVE_STATES, Run, RunError
 from gandash.ui import alerts, common
 from gandash.ui.nav import go
 from gandash.ui.runs_table import runs_table

@@ -6,8 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from gandash import health, launcher
-from gandash.runs import ACTIVE_STATES, Run, RunError
+from gandash.backends import launcher
+from gandash.quality import health
+from gandash.store.runs import ACTIVE_STATES, Run, RunError
 from gandash.ui import common
 from gandash.ui.nav import page
 

@@ -6,10 +6,11 @@ from typing import Any
 
 import streamlit as st
 
-from gandash import backends, plots
-from gandash import study as S
+from gandash import backends
 from gandash.config import DEFAULT_PRESET, FIELD_TYPES, PRESETS
-from gandash.runs import ACTIVE_STATES, RunError
+from gandash.explore import plots
+from gandash.store.runs import ACTIVE_STATES, RunError
+from gandash.studies import study as S
 from gandash.ui import common, quality
 
 UNITS = {"minutes": "m", "seconds": "s", "steps": "steps"}
@@ -207,7 +208,7 @@ def grids(studies: S.Studies, study: dict[str, Any]) -> None:
 
 
 def exports(studies: S.Studies, study: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    from gandash.report import study_html
+    from gandash.studies.report import study_html
 
     row = st.container(horizontal=True)  # buttons take the width of their labels
     row.download_button("Table as CSV", S.to_csv(rows), file_name=f"{study['id']}.csv", mime="text/csv",

@@ -6,10 +6,10 @@ from typing import Any
 import streamlit as st
 
 from gandash import config as C
-from gandash import launcher
+from gandash.backends import launcher
 from gandash.config import CHOICES, FIELD_TYPES, HELP, PRESETS, ConfigError, RunConfig, applies, make_config
-from gandash.data import DataError, load_custom, load_for_config
-from gandash.runs import RunError
+from gandash.engine.data import DataError, load_custom, load_for_config
+from gandash.store.runs import RunError
 from gandash.ui import common, upload
 from gandash.ui.nav import go
 
@@ -37,7 +37,7 @@ def machine_devices() -> tuple[str, str]:
     """What TensorFlow sees on this machine, and why a GPU the driver lists is unused."""
     import tensorflow as tf
 
-    from gandash.distribute import cpu_count, describe_devices, gpu_advice, gpu_name, nvidia_gpus, onednn_enabled
+    from gandash.engine.distribute import cpu_count, describe_devices, gpu_advice, gpu_name, nvidia_gpus, onednn_enabled
 
     tf_gpus = [gpu_name(g) for g in tf.config.list_physical_devices("GPU")]
     return describe_devices(tf_gpus, cpu_count(), onednn_enabled()), gpu_advice(tf_gpus, nvidia_gpus())

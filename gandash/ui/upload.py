@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gandash.data import MAX_CUSTOM_IMAGES, DataError, load_custom
-from gandash.images import to_grid_image
+from gandash.engine.data import MAX_CUSTOM_IMAGES, DataError, load_custom
+from gandash.explore.images import to_grid_image
 from gandash.ui import common
 
 MAX_UPLOAD_MB = 200  # also server.maxUploadSize in .streamlit/config.toml

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from gandash import inversion as inv
-from gandash import plots
 from gandash.config import RunConfig
-from gandash.data import DataError, load_builtin
-from gandash.images import gif_bytes, tinted_grid, to_grid_image
-from gandash.runs import Run
-from gandash.sampling import SamplingError, generate, interpolate, latents
+from gandash.engine.data import DataError, load_builtin
+from gandash.explore import inversion as inv
+from gandash.explore import plots
+from gandash.explore.images import gif_bytes, tinted_grid, to_grid_image
+from gandash.explore.sampling import SamplingError, generate, interpolate, latents
+from gandash.store.runs import Run
 from gandash.ui import common
 
 SOURCES = ("Draw", "From the test split", "Upload")
@@ -29,14 +29,14 @@ def _evaluator(cfg: RunConfig):
     """The runs folder's evaluator for this dataset, or None (it is never trained from here)."""
     if cfg.dataset == "custom":
         return None
-    from gandash.evaluator import load_cached
+    from gandash.quality.evaluator import load_cached
 
     return load_cached(cfg.dataset, common.store().root)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _train_features(dataset: str, evaluator_sha: str, runs_root: str) -> np.ndarray:
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     return evaluate.features(_split(dataset, "train").images, dataset, runs_root)
 
@@ -45,7 +45,7 @@ def _reads(cfg: RunConfig, images: np.ndarray) -> list[str]:
     """What the evaluator reads in each image ("7, 98 %"), or nothing when there is no evaluator."""
     if _evaluator(cfg) is None:
         return []
-    from gandash import evaluate
+    from gandash.quality import evaluate
 
     probs = evaluate.classify(images, cfg.dataset, common.store().root)
     return [f"{int(p.argmax())} ({p.max():.0%} sure)" for p in probs]
@@ -165,7 +165,7 @@ def _show_found(cfg: RunConfig, found: dict) -> None:
 
 def _tours(gen, cfg: RunConfig, run: Run, result: inv.Inversion) -> None:
     """The found vector used as any other point: a path to a sample, a walk, every digit or code."""
-    from gandash import morph
+    from gandash.explore import morph
 
     st.subheader("From your digit")
     label = result.label
@@ -213,8 +213,8 @@ def copying_section(cfg: RunConfig, image: np.ndarray, *, key: str, what: str = 
         rows = []
         evaluator = _evaluator(cfg)
         if evaluator is not None:
-            from gandash import evaluate
-            from gandash.evaluator import read_info
+            from gandash.quality import evaluate
+            from gandash.quality.evaluator import read_info
 
             sha = str(read_info(cfg.dataset, common.store().root).get("sha256"))
             with st.spinner("Reading the training set's features…"):
@@ -276,7 +276,7 @@ def map_tab(gen, cfg: RunConfig, run: Run) -> None:
                         help=None if scorer is not None else "Needs the evaluator of this runs folder.")
     digits = None
     if overlay and scorer is not None:
-        from gandash import evaluate
+        from gandash.quality import evaluate
 
         digits = evaluate.classify(images, cfg.dataset, common.store().root).argmax(axis=1).tolist()
     scale = max(2, 1176 // (n * (images.shape[1] + 2)))

@@ -16,8 +16,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 
-from gandash.algorithms import build_gan  # noqa: E402
 from gandash.config import make_config  # noqa: E402
+from gandash.engine.algorithms import build_gan  # noqa: E402
 
 arch = sys.argv[1]
 cfg = make_config("fast-unsupervised", dict(

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from gandash.runs import Run
+from gandash.store.runs import Run
 
 
 def main(run_dir: str) -> None:

@@ -41,9 +41,9 @@ LOSS_KEYS_SKIPPED = ("step", "epoch", "wall_time", "time", "images_per_sec", "g_
 def record(case: str, cfg_dict: dict | None = None) -> dict:
     """The case's losses and samples; ``cfg_dict``: the stored config (so later preset changes do not matter)."""
     from gandash.config import config_from_dict, make_config
-    from gandash.runs import RunStore
-    from gandash.sampling import load_generator, sample
-    from gandash.train import train
+    from gandash.engine.train import train
+    from gandash.explore.sampling import load_generator, sample
+    from gandash.store.runs import RunStore
 
     cfg = config_from_dict(cfg_dict) if cfg_dict else make_config("dcgan-keras", {**BASE, **CASES[case]})
     cfg_dict = json.loads(cfg.to_json())

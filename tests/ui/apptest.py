@@ -8,8 +8,8 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from gandash.config import make_config
-from gandash.images import png_bytes, to_grid_image
-from gandash.runs import RowWriter, RunStore
+from gandash.explore.images import png_bytes, to_grid_image
+from gandash.store.runs import RowWriter, RunStore
 
 COLUMNS = ["step", "epoch", "wall_time", "time", "images_per_sec", "d_loss", "g_loss", "d_real", "d_fake",
            "d_acc_real", "d_acc_fake"]

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gandash.runs import RunStore
+from gandash.store.runs import RunStore
 from tests.conftest import tiny
 from tests.ui.apptest import written_run
 
@@ -14,7 +14,7 @@ from tests.ui.apptest import written_run
 def trained(tmp_path_factory):
     """Real 4-step DCGAN, AC-GAN, InfoGAN (DCGAN with a latent code) and WGAN-GP runs: generators and
     discriminators for Explore."""
-    from gandash.train import train
+    from gandash.engine.train import train
 
     store = RunStore(tmp_path_factory.mktemp("trained") / "runs")
     ids = {}

@@ -5,7 +5,7 @@ import os
 
 from streamlit.testing.v1 import AppTest
 
-from gandash.runs import RowWriter
+from gandash.store.runs import RowWriter
 from tests.ui.apptest import app, script
 
 

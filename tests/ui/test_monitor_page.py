@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gandash import health
-from gandash.runs import RowWriter, RunStore
+from gandash.quality import health
+from gandash.store.runs import RowWriter, RunStore
 from tests.test_health import healthy_rows, set_from
 from tests.ui.apptest import app, texts, written_run
 

@@ -6,11 +6,11 @@ import time
 import numpy as np
 import pytest
 
-from gandash import study as S
 from gandash.config import make_config
-from gandash.images import png_bytes, to_grid_image
-from gandash.report import study_html
-from gandash.runs import RowWriter, atomic_write_json
+from gandash.explore.images import png_bytes, to_grid_image
+from gandash.store.runs import RowWriter, atomic_write_json
+from gandash.studies import study as S
+from gandash.studies.report import study_html
 from tests.ui.apptest import COLUMNS, app, texts
 
 
@@ -23,7 +23,7 @@ def evaluated_run(store, study_id: str, preset: str, seed: int, quality: float):
         writer.write({"step": s, "epoch": s / 900, "wall_time": s / 10, "time": time.time(), "images_per_sec": 320.0,
                       "d_loss": 1.2, "g_loss": 0.8, "d_real": 0.6, "d_fake": 0.4, "d_acc_real": 0.8, "d_acc_fake": 0.7})
     writer.close()
-    from gandash.evaluate import append_row
+    from gandash.quality.evaluate import append_row
 
     for k, s in enumerate((100, 200, 300, 400), start=1):
         append_row(run, {"step": s, "fd": 40 / (k * quality), "confidence": min(0.99, 0.25 * k * quality),

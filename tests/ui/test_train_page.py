@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gandash.config import make_config
-from gandash.images import png_bytes, to_grid_image
+from gandash.explore.images import png_bytes, to_grid_image
 from tests.ui.apptest import app, texts
 
 
@@ -145,7 +145,7 @@ def _npz(**arrays) -> bytes:
 
 
 def test_uploads_saved_only_inside_the_runs_root(store, monkeypatch):
-    from gandash.data import DataError, load_custom
+    from gandash.engine.data import DataError, load_custom
     from gandash.ui import upload
 
     monkeypatch.setenv("GANDASH_RUNS_DIR", str(store.root))

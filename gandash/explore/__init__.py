@@ -1,0 +1,1 @@
+"""Looking into a checkpoint: sampling, morphing, inversion, the discriminator's view, images and figures."""

@@ -1,0 +1,374 @@
+"""Health diagnoses of a run: the well-known ways GAN training fails, read from what the trainer logs.
+
+``diagnose`` is a pure function of a run's metrics rows and evaluation rows; the trainer
+calls it as it goes and writes the result to ``health.json``, so the CLI and every page
+show the same verdict. Each alert says what is wrong in plain words, from which step,
+and what to try: remedies that each change named settings. Every threshold is in
+:data:`THRESHOLDS`, with the reason for its value.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from gandash.config import ConfigError, RunConfig, validate
+from gandash.store.runs import Run, RunError, atomic_write_json, read_json
+
+# name: (value, why this value). Checked against healthy runs of every preset (BENCHMARKS.md, "Health").
+THRESHOLDS: dict[str, tuple[float, str]] = {
+    "warmup_steps": (300, "the first few hundred steps of every GAN are rough (D ahead, losses jumping): "
+                          "nothing is judged before them"),
+    "d_wins_accuracy": (0.99, "D calls over 99 % of the fakes fake: healthy runs of every preset stay below it"),
+    "d_wins_steps": (300, "a stretch of steps, not a moment: D pulls ahead for a while in healthy runs too"),
+    "d_wins_g_rise": (0.5, "G's loss climbs by at least this much (nats) over the stretch: G is losing ground"),
+    "vanish_ratio": (0.01, "G's gradient norm below 1 % of its largest typical size so far (a median of 5 rows): "
+                           "its weights stop moving; healthy preset runs dip to 4 % for a moment at most"),
+    "vanish_steps": (200, "for a stretch of steps, not one interval"),
+    "collapse_confidence": (0.3, "the histogram is judged once this share of samples is read with confidence, "
+                                 "or (next) once enough lie among real images: before, it means nothing"),
+    "collapse_precision": (0.5, "half of the samples inside the real images' manifold: a collapsed G's few "
+                                "images can be realistic yet hard to read"),
+    "collapse_top_share": (0.4, "one digit in over 40 % of the samples, twice in a row (10 % each is the aim); "
+                                "healthy runs reached 39.6 % once, early, and 35 % otherwise"),
+    "collapse_entropy_drop": (0.15, "the digit histogram's entropy (1 = all digits alike) falls this far below "
+                                    "its best; healthy runs wobble by up to 0.05"),
+    "collapse_recall_drop": (0.5, "recall (coverage) falls to half its best while precision (realism) holds"),
+    "collapse_recall_min": (0.3, "recall must first have reached this: below it, recall is mostly noise"),
+    "collapse_spread_ratio": (0.35, "the fixed grid's images, per digit or code, differ less than 35 % as much "
+                                    "as they did at best: G draws nearly one image"),
+    "collapse_spread_steps": (200, "for two grids in a row at the default sample_every of 100"),
+    "oscillation_windows": (4, "the swing must grow over this many windows of 10 logged rows in a row"),
+    "oscillation_growth": (3.0, "the last window swings at least 3 times as wide as the first"),
+    "oscillation_amplitude": (0.5, "and by at least this much (loss units): small noise growing is not a swing"),
+    "stall_share": (0.5, "FD flat over the last half of the training so far"),
+    "stall_gain": (0.05, "flat: less than 5 % better; slow healthy presets gain over 13 % in that time"),
+    "stall_fd": (30.0, "only while FD is above 30: below it the digits are good and a plateau is convergence"),
+    "stall_evals": (4, "at least this many evaluations in that stretch"),
+}
+
+
+def limit(name: str) -> float:
+    return THRESHOLDS[name][0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Remedy:
+    """One thing to try: a label, the settings it changes, and why it helps."""
+
+    label: str
+    changes: dict[str, Any]
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Alert:
+    kind: str  # one of KINDS
+    message: str  # plain language, with the figures
+    step: int  # where it started
+    last_step: int  # the last step at which it still held
+    ongoing: bool  # it still holds at the latest step checked
+    remedies: tuple[Remedy, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return KINDS[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["title"] = self.title
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
+        remedies = tuple(Remedy(**r) for r in d.get("remedies", ()))
+        return cls(d["kind"], d["message"], int(d["step"]), int(d["last_step"]), bool(d["ongoing"]), remedies)
+
+
+KINDS = {
+    "mode_collapse": "Mode collapse",
+    "discriminator_wins": "The discriminator is winning",
+    "vanishing_gradient": "The generator's gradient has vanished",
+    "oscillation": "The losses swing ever wider",
+    "no_progress": "No progress",
+    "divergence": "Training diverged",
+}
+
+
+# -- series helpers ---------------------------------------------------------------------------
+def _series(rows: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of the rows that have a finite ``key``."""
+    pairs = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key])]
+    if not pairs:
+        return np.zeros(0), np.zeros(0)
+    s, v = np.asarray(pairs, np.float64).T
+    return s, v
+
+
+def _stretches(steps: np.ndarray, mask: np.ndarray, min_steps: float = 0) -> list[tuple[int, int]]:
+    """(first index, last index) of each run of consecutive True values spanning at least ``min_steps``."""
+    out, start = [], None
+    for i, m in enumerate(mask):
+        if m and start is None:
+            start = i
+        if not m and start is not None:
+            out.append((start, i - 1))
+            start = None
+    if start is not None:
+        out.append((start, len(mask) - 1))
+    return [(a, b) for a, b in out if steps[b] - steps[a] >= min_steps]
+
+
+def _alert(kind: str, message: str, steps, first: int, last: int, latest: float) -> dict:
+    return dict(kind=kind, message=message, step=int(steps[first]), last_step=int(steps[last]),
+                ongoing=bool(steps[last] >= latest))
+
+
+# -- the diagnoses --------------------------------------------------------------------------
+def discriminator_wins(rows: Sequence[dict]) -> dict | None:
+    """D's accuracy on fakes above 0.99 for a stretch of steps while G's loss climbs."""
+    steps, acc = _series(rows, "d_acc_fake")
+    if not len(steps):
+        return None
+    g_steps, g = _series(rows, "g_loss")
+    mask = (acc >= limit("d_wins_accuracy")) & (steps >= limit("warmup_steps"))
+    for a, b in _stretches(steps, mask, limit("d_wins_steps")):
+        inside = (g_steps >= steps[a]) & (g_steps <= steps[b])
+        rise = g[inside][-3:].mean() - g[inside][:3].mean() if inside.sum() >= 2 else 0.0
+        if rise >= limit("d_wins_g_rise"):
+            return _alert("discriminator_wins",
+                          f"From step {steps[a]:,.0f} the discriminator spotted {acc[a:b + 1].mean():.1%} of the "
+                          f"generated images, and the generator's loss climbed by {rise:.1f}. A critic that is "
+                          f"always sure gives the generator little to learn from.", steps, a, b, steps[-1])
+    return None
+
+
+def vanishing_gradient(rows: Sequence[dict], window: int = 5) -> dict | None:
+    """G's gradient norm falls below a small share of its largest typical size so far, for a stretch of steps."""
+    steps, norm = _series(rows, "g_grad_norm")
+    if len(steps) < window:
+        return None
+    typical = np.array([np.median(norm[max(0, i - window + 1):i + 1]) for i in range(len(norm))])
+    peak = np.maximum.accumulate(typical)  # "its size earlier in training": the largest rolling median yet
+    mask = (norm < limit("vanish_ratio") * peak) & (steps >= limit("warmup_steps"))
+    for a, b in _stretches(steps, mask, limit("vanish_steps")):
+        return _alert("vanishing_gradient",
+                      f"From step {steps[a]:,.0f} the generator's gradient is {norm[a:b + 1].mean() / peak[a]:.2%} "
+                      f"of its size earlier in training ({peak[a]:.3g}): its weights barely move, so it "
+                      f"stops learning.", steps, a, b, steps[-1])
+    return None
+
+
+def oscillation(rows: Sequence[dict], window: int = 10) -> dict | None:
+    """Either loss swings with an amplitude that grows over several windows in a row."""
+    need = int(limit("oscillation_windows"))
+    for key in ("g_loss", "d_loss"):
+        steps, v = _series(rows, key)
+        keep = steps >= limit("warmup_steps")
+        steps, v = steps[keep], v[keep]
+        n = len(v) // window
+        if n < need:
+            continue
+        amp = np.array([v[i * window:(i + 1) * window].std() for i in range(n)])
+        floor = max(limit("oscillation_amplitude"), 0.25 * float(np.median(np.abs(v))))
+        for i in range(n - need + 1):
+            seg = amp[i:i + need]
+            if np.all(np.diff(seg) > 0) and seg[-1] >= limit("oscillation_growth") * seg[0] and seg[-1] >= floor:
+                first, last = i * window, (i + need) * window - 1
+                return _alert("oscillation",
+                              f"Between steps {steps[first]:,.0f} and {steps[last]:,.0f} the {key.replace('_', ' ')} "
+                              f"swung ever wider (its spread grew from {seg[0]:.2f} to {seg[-1]:.2f}): the two "
+                              f"networks chase each other instead of settling.", steps, first, last, steps[-1])
+    return None
+
+
+def _readable(evals: Sequence[dict]) -> list[dict]:
+    """The evaluations whose digit histogram means something: past the warm-up, samples readable or realistic."""
+    return [e for e in evals if e.get("step", 0) >= limit("warmup_steps")
+            and (e.get("confidence", 0.0) >= limit("collapse_confidence")
+                 or e.get("precision", 0.0) >= limit("collapse_precision"))]
+
+
+def mode_collapse(rows: Sequence[dict], evals: Sequence[dict], conditional: bool = False) -> dict | None:
+    """One digit takes over, the digit histogram's entropy falls, recall falls while precision holds,
+    or the fixed grid's images stop differing."""
+    ev = _readable(evals)
+    steps = np.array([e["step"] for e in ev], np.float64)
+    latest = max([r["step"] for r in rows] + [e["step"] for e in evals], default=0)
+    hists = np.array([[e.get(f"hist_{k}", 0.0) for k in range(10)] for e in ev]).reshape(-1, 10)
+    top = hists.max(axis=1) if len(ev) else np.zeros(0)
+    for a, b in _stretches(steps, top > limit("collapse_top_share")):
+        if b > a:  # two evaluations in a row
+            digit = int(hists[b].argmax())
+            return _alert("mode_collapse",
+                          f"From step {steps[a]:,.0f} one kind of image ({digit}) made up {top[b]:.0%} of the "
+                          f"samples, where each of the 10 should be about 10 %: the generator covers only part "
+                          f"of the data.", steps, a, b, latest)
+    ent = np.array([e.get("digit_entropy", 1.0) for e in ev])
+    for i in range(1, len(ent)):
+        best = ent[:i].max()
+        if best - ent[i] >= limit("collapse_entropy_drop"):
+            below = np.nonzero(best - ent[i:] >= limit("collapse_entropy_drop"))[0] + i
+            return _alert("mode_collapse",
+                          f"From step {steps[i]:,.0f} the variety of digits fell (entropy {best:.2f} → {ent[i]:.2f}, "
+                          f"1 = every digit equally): the generator is dropping kinds of image.",
+                          steps, i, int(below[-1]), latest)
+    rec = np.array([e.get("recall", np.nan) for e in ev])
+    prec = np.array([e.get("precision", np.nan) for e in ev])
+    fell = np.zeros(len(rec), bool)
+    for i in range(1, len(rec)):
+        if np.isfinite(rec[:i]).any():
+            j = int(np.nanargmax(rec[:i]))  # the best recall before this evaluation
+            fell[i] = (rec[j] >= limit("collapse_recall_min") and rec[i] <= limit("collapse_recall_drop") * rec[j]
+                       and prec[i] >= 0.9 * prec[j])
+    for a, b in _stretches(steps, fell):
+        if b > a:
+            return _alert("mode_collapse",
+                          f"From step {steps[a]:,.0f} recall fell from {np.nanmax(rec[:a]):.2f} to {rec[b]:.2f} "
+                          f"while precision held ({prec[b]:.2f}): the images stay realistic but cover less and "
+                          f"less of the data.", steps, a, b, latest)
+    s_steps, spread = _series(rows, "sample_spread")
+    if len(spread):
+        best = np.maximum.accumulate(spread)
+        mask = (spread < limit("collapse_spread_ratio") * best) & (s_steps >= limit("warmup_steps"))
+        for a, b in _stretches(s_steps, mask, limit("collapse_spread_steps")):
+            per = "digit" if conditional else "kind"
+            return _alert("mode_collapse",
+                          f"From step {s_steps[a]:,.0f} the fixed-noise samples of each {per} differ only "
+                          f"{spread[b] / best[b]:.0%} as much as they did: the generator draws nearly one "
+                          f"image whatever its noise.", s_steps, a, b, s_steps[-1])
+    return None
+
+
+def no_progress(evals: Sequence[dict]) -> dict | None:
+    """FD flat over the last half of the training so far, while still far from good."""
+    steps, fd = _series(evals, "fd")
+    if len(steps) < limit("stall_evals") or steps[-1] <= 0:
+        return None
+    start = steps[-1] * (1 - limit("stall_share"))
+    inside = np.nonzero(steps >= start)[0]
+    if len(inside) < limit("stall_evals"):
+        return None
+    a = int(inside[0])
+    gain = (fd[a] - fd[a:].min()) / fd[a]
+    if gain < limit("stall_gain") and fd[-1] > limit("stall_fd"):
+        return _alert("no_progress",
+                      f"FD has stayed at about {fd[-1]:.0f} since step {steps[a]:,.0f} (half of the training so "
+                      f"far; {gain:.0%} better): more of the same training is unlikely to help.",
+                      steps, a, len(steps) - 1, steps[-1])
+    return None
+
+
+def diagnose(rows: Sequence[dict], evals: Sequence[dict], cfg: RunConfig) -> list[Alert]:
+    """Every alert the metrics and evaluations show, each with its remedies for this config."""
+    found = [discriminator_wins(rows) if cfg.architecture != "wgan-gp" else None,
+             vanishing_gradient(rows), oscillation(rows),
+             mode_collapse(rows, evals, cfg.takes_label), no_progress(evals)]
+    return [Alert(**a, remedies=remedies(a["kind"], cfg)) for a in found if a]
+
+
+# -- what to try ----------------------------------------------------------------------------------
+def _candidates(kind: str, cfg: RunConfig) -> list[Remedy]:
+    slower_d = Remedy("Slow the discriminator down", {"d_lr": cfg.d_lr / 4},
+                      "a quarter of D's learning rate lets G keep up (two time-scale updates)")
+    smooth = Remedy("One-sided label smoothing", {"real_label": 0.9},
+                    "D aims at 0.9 for real images, so it cannot grow certain of them")
+    noise = Remedy("Noisy labels", {"label_noise": 0.1}, "D's targets get a little noise: less overconfidence")
+    spectral = Remedy("Spectral normalisation", {"spectral_norm": True},
+                      "bounds how sharply D can change, which keeps its gradients useful to G")
+    augment = Remedy("Augment D's inputs", {"augment": 0.3},
+                     "D sees real and fake images turned and shifted a little, so it cannot memorise the real ones")
+    wgan = Remedy("Switch to WGAN-GP", {"architecture": "wgan-gp", "conditional": cfg.is_conditional},
+                  "the Wasserstein loss gives G a useful gradient even when the critic is ahead")
+    slower = Remedy("Lower both learning rates", {"g_lr": cfg.g_lr / 2, "d_lr": cfg.d_lr / 2},
+                    "smaller steps for both networks damp the back and forth")
+    targets = [] if cfg.architecture == "wgan-gp" else [smooth, noise]  # a critic has no targets
+    table = {
+        "discriminator_wins": [slower_d, *targets, spectral, augment, wgan],
+        "vanishing_gradient": [*targets, slower_d, spectral, wgan],
+        "mode_collapse": [
+            Remedy("A wider latent", {"latent_dim": min(1024, max(64, 2 * cfg.latent_dim)),
+                                      "latent_dist": "normal"},
+                   "more noise dimensions give G room to draw different images"),
+            Remedy("Less augmentation", {"augment": 0.3} if cfg.augment > 0.6 else {},
+                   "heavy augmentation hides a lack of variety from D"),
+            Remedy("Occasional label flips", {"label_flip": 0.05},
+                   "a few swapped targets keep D from settling on what G draws now"),
+            wgan],
+        "oscillation": [
+            slower,
+            Remedy("Rates that fall towards the end", {"lr_end": 0.25} if cfg.steps > 0 else {},
+                   "learning rates falling to a quarter settle the two networks"),
+            Remedy("Sample from a weight average", {"ema": 0.999}, "the averaged generator does not swing"),
+            Remedy("Adam β1 0.5", {"g_beta1": 0.5, "d_beta1": 0.5}, "less momentum: the DCGAN paper's setting")],
+        "no_progress": [
+            Remedy("Raise both learning rates", {"g_lr": cfg.g_lr * 2, "d_lr": cfg.d_lr * 2},
+                   "larger steps, if training is merely slow"),
+            Remedy("Use convolutions", {"architecture": "dcgan"} if cfg.architecture == "mlp" else {},
+                   "a DCGAN suits images better than an MLP"),
+            Remedy("Augment D's inputs", {"augment": 0.6} if cfg.augment == 0 else {},
+                   "keeps D from memorising the training images, which stalls G"),
+            spectral],
+        "divergence": [
+            slower,
+            Remedy("Clip gradients", {"g_clipvalue": 1.0, "d_clipvalue": 1.0}, "no single step can blow up"),
+            spectral,
+            Remedy("Compute in float32", {"mixed_precision": False}, "float16 overflows more easily")],
+    }
+    return table[kind]
+
+
+def remedies(kind: str, cfg: RunConfig) -> tuple[Remedy, ...]:
+    """The remedies that change something in this config and give a valid one."""
+    out = []
+    for r in _candidates(kind, cfg):
+        changes = {k: v for k, v in r.changes.items() if getattr(cfg, k) != v}
+        if not changes:
+            continue
+        try:
+            validate(dataclasses.replace(cfg, **changes))
+        except (ConfigError, TypeError):
+            continue
+        out.append(Remedy(r.label, changes, r.why))
+    return tuple(out)
+
+
+# -- health.json ------------------------------------------------------------------------------------
+def write(run: Run, alerts: Iterable[Alert], step: int) -> None:
+    atomic_write_json(run.health_path, {"step": int(step), "alerts": [a.to_dict() for a in alerts]})
+
+
+def check(run: Run, cfg: RunConfig, rows: Sequence[dict], step: int) -> list[Alert]:
+    """Diagnose the run (its rows, and its eval.csv) and write health.json; what the trainer calls."""
+    alerts = diagnose(rows, run.eval_rows(), cfg)
+    write(run, alerts, step)
+    return alerts
+
+
+def read(run: Run, status: dict | None = None) -> list[Alert]:
+    """The run's alerts from health.json, plus divergence when the trainer ended it so."""
+    data = read_json(run.health_path) or {}
+    alerts = []
+    for d in data.get("alerts", []) if isinstance(data.get("alerts"), list) else []:
+        try:
+            alerts.append(Alert.from_dict(d))
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged entry: show the others
+    status = run.status() if status is None else status
+    if status.get("state") == "diverged":
+        step = int(status.get("step") or 0)
+        try:
+            fixes = remedies("divergence", run.config())
+        except RunError:  # a damaged config still shows the alert
+            fixes = ()
+        alerts.append(Alert("divergence", f"{status.get('error') or 'the losses became NaN'}. The last good "
+                            f"checkpoint is kept.", step, step, True, fixes))
+    return alerts
+
+
+def summary(alerts: Sequence[Alert]) -> str:
+    """One line for lists: 'mode collapse (from step 1,200); …', or '' when healthy."""
+    return "; ".join(f"{a.title.lower()} (from step {a.step:,}{'' if a.ongoing else ', passed'})" for a in alerts)
