@@ -218,3 +218,33 @@ def test_waiting_runs_are_records_not_processes(tmp_path):
     while _gandash_processes(tmp_path) and time.time() < deadline:
         time.sleep(0.5)
     assert _gandash_processes(tmp_path) == {}  # the dispatcher leaves once nothing waits
+
+
+def test_the_dispatcher_drops_a_cancelled_record_and_lets_go_of_its_lock(store):
+    from gandash.backends.dispatch import Dispatcher
+    from gandash.store.queue import RunQueue
+
+    run = store.create(tiny())
+    queue = RunQueue(store.root)
+    queue.enqueue(run.id)
+    run.write_status(state="stopped")  # cancelled between its ticket and its turn
+    queue.dir.mkdir(exist_ok=True)
+    with locks.Lock.acquire(queue.dispatcher_path, trainer_record(role="dispatcher")):
+        assert queue.waiting() == [run.id]
+        Dispatcher(store.root).once()
+    assert run.trainer() is None and not run.ticket_path.exists() and queue.training() == []
+    assert run.status().state == State.STOPPED
+
+
+def test_the_dispatcher_leaves_when_only_records_of_an_earlier_boot_remain(store, monkeypatch):
+    from gandash.backends import dispatch
+    from gandash.store.queue import RunQueue
+
+    run = store.create(tiny())
+    queue = RunQueue(store.root)
+    queue.enqueue(run.id)
+    atomic_write_json(queue._ticket(run.id), {**json.loads(queue._ticket(run.id).read_text()), "boot": "earlier"})
+    monkeypatch.setattr(dispatch, "IDLE_EXIT_S", 0.2)
+    began = time.monotonic()
+    dispatch.Dispatcher(store.root).serve()
+    assert time.monotonic() - began < 5 and run.trainer() is None and not queue.dispatcher_alive()

@@ -117,15 +117,14 @@ class Dispatcher:
             slot = self.queue.take_slot(k, run.id)
             if slot is None:
                 return False
-        except BaseException:
-            lock.release()
-            raise
-        self.queue.leave(run.id)
-        try:
-            spawn_trainer(run, lock, slot, k)
-        except OSError as e:  # no process could be started (out of memory, ...): say so on the run
-            run.write_status(state=State.FAILED, error=f"its trainer could not be started: {e}")
-        return True
+            self.queue.leave(run.id)
+            try:
+                spawn_trainer(run, lock, slot, k)  # the child holds both locks from here on
+            except OSError as e:  # no process could be started (out of memory, ...): say so on the run
+                run.write_status(state=State.FAILED, error=f"its trainer could not be started: {e}")
+            return True
+        finally:
+            lock.release()  # a no-op once handed to the child
 
     def serve(self) -> None:
         """Dispatch until nothing has waited for :data:`IDLE_EXIT_S`, holding the dispatcher lock."""
@@ -141,7 +140,8 @@ class Dispatcher:
             elif time.monotonic() - idle_since > IDLE_EXIT_S:
                 me.release()
                 # a run queued while we decided to go: its ensure() saw us alive, so look once more
-                if not any(t[2].get("kind") == "record" for t in self.queue.tickets()):
+                boot = locks.boot_id()
+                if not any(t[2].get("kind") == "record" and t[2].get("boot") == boot for t in self.queue.tickets()):
                     return
                 me = locks.Lock.acquire(self.queue.dispatcher_path, trainer_record(role="dispatcher"))
                 if me is None:

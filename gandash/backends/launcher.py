@@ -1,6 +1,6 @@
 """Start, stop, resume and delete runs: the lifecycle's operations, on whichever backend a run uses.
 
-A start creates the run directory and hands it to a backend (backends.py): locally it becomes a
+A start creates the run directory and hands it to a backend (see the package's interface): locally it becomes a
 record in the runs folder's queue and the queue's dispatcher starts its trainer when a slot frees;
 on Ray it becomes a task. Nothing trains in the caller, so the dashboard and the CLI return at once.
 """
@@ -58,7 +58,7 @@ def resume(run: Run, backend: str | None = None) -> None:
     lock = run.take_trainer_lock(role="launching")
     try:
         now = Status.from_json(read_json(run.status_path))
-        if (now.state, now.attempt) != (before.state if not before.lost else now.state, before.attempt):
+        if now.attempt != before.attempt:  # another resume got here first
             raise RunError(f"run {run.id} was just {now.state} by someone else")
         where = backends.get(backend or before.backend)
         run.write_status(state=State.QUEUED, error="", lost=False, pid=None, queue_position=None,
