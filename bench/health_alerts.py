@@ -20,8 +20,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gandash import health  # noqa: E402
 from gandash.config import make_config  # noqa: E402
+from gandash.quality import health  # noqa: E402
 from gandash.store.runs import Run, RunStore  # noqa: E402
 
 # name: (what is provoked, the alert expected, overrides of the fast preset)

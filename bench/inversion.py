@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from gandash import evaluate  # noqa: E402
 from gandash.engine.data import load_builtin  # noqa: E402
 from gandash.explore.inversion import invert  # noqa: E402
 from gandash.explore.sampling import generate, latents, load_generator  # noqa: E402
+from gandash.quality import evaluate  # noqa: E402
 from gandash.store.runs import RunStore  # noqa: E402
 
 

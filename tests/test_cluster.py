@@ -18,7 +18,7 @@ import pytest
 os.environ["RAY_AUTH_MODE"] = "token"
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
-from gandash import cluster  # noqa: E402
+from gandash.backends import cluster  # noqa: E402
 from gandash.config import make_config
 from gandash.store.runs import RunStore
 from gandash.studies.study import Studies, progress

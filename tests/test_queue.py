@@ -146,7 +146,7 @@ def test_killing_the_process_that_queued_runs_stops_nothing(tmp_path):
     overrides = {"steps": 5, "log_every": 5, "checkpoint_every": 5, "sample_every": 5, "batch_size": 16,
                  "width": 0.25, "steps_per_execution": 1}
     starter = ("import sys, time\n"
-               "from gandash import launcher\n"
+               "from gandash.backends import launcher\n"
                "from gandash.config import make_config\n"
                "from gandash.store.runs import RunStore\n"
                f"store = RunStore({str(tmp_path)!r})\n"
