@@ -142,7 +142,8 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
         st.error(f"The run {status['state']} at step {int(status.get('step') or 0):,}: "
                  f"{status.get('error') or 'no error text'}. Its last checkpoint is kept.")
     elif status.get("lost"):
-        st.warning(f"{status.get('error')}. Resume continues from the last checkpoint.")
+        why = str(status.get("error") or "nothing vouches for it any more")
+        st.warning(f"Lost: {why}." + ("" if "Resume" in why else " Resume continues from the last checkpoint."))
     elif status.get("not_responding"):
         st.warning(f"The trainer ({describe_trainer(status)}) has not written its heartbeat for "
                    f"{common.fmt_duration(status['not_responding'])}: it still holds the run, so it may be "

@@ -156,7 +156,7 @@ def run_row(run: Run) -> None:
                 st.error(cfg_error)
             if st.session_state.get("runs_deleting") == run.id:
                 confirm_delete(run.id)
-            if status.get("error") and status.get("state") in ("failed", "diverged", "stopped"):
+            if status.get("error") and status.get("state") in ("failed", "diverged", "stopped", "lost"):
                 show = st.error if status.get("state") in ("failed", "diverged") else st.warning
                 show(f"{status.get('state')} at step {int(status.get('step') or 0):,}: {status['error']}")
         with actions:
