@@ -194,6 +194,7 @@ def test_a_dead_heads_address_file_is_probed_in_seconds(tmp_path, monkeypatch):
     from pathlib import Path
 
     import ray
+    from ray._private import services
 
     from gandash import backends
     from gandash.ui import common
@@ -201,6 +202,7 @@ def test_a_dead_heads_address_file_is_probed_in_seconds(tmp_path, monkeypatch):
 
     ray.shutdown()  # as in a fresh dashboard process: not connected to any cluster
     cluster._described.clear()
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: [])  # the head is dead: no GCS runs here
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     path = Path("/tmp/ray/ray_current_cluster")
     saved = path.read_text() if path.exists() else None
