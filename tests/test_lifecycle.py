@@ -207,6 +207,9 @@ def test_waiting_runs_are_records_not_processes(tmp_path):
     while runs[0].status().state != State.RUNNING and time.time() < deadline:
         time.sleep(0.2)
     assert runs[0].status().state == State.RUNNING
+    deadline = time.time() + 5  # places are published at the dispatcher's next look (every 0.2 s)
+    while [r.status().queue_position for r in runs[1:]] != list(range(1, 8)) and time.time() < deadline:
+        time.sleep(0.2)
     assert [r.status().queue_position for r in runs[1:]] == list(range(1, 8))
     procs = _gandash_processes(tmp_path)
     kinds = sorted(kind for kind, _ in procs.values())

@@ -52,12 +52,24 @@ def _popen(argv: list[str], log: Path, pass_fds: tuple[int, ...] = ()) -> subpro
 
 
 def ensure(root: Path | str) -> None:
-    """Make sure a dispatcher serves the runs folder ``root`` (start one unless one lives)."""
+    """Make sure a dispatcher serves the runs folder ``root`` (start one unless one lives).
+
+    Like a trainer's locks, the dispatcher's lock is taken here and handed to the new process, so
+    starts racing each other start exactly one dispatcher.
+    """
     queue = RunQueue(root)
     if queue.dispatcher_alive():
         return
     queue.dir.mkdir(parents=True, exist_ok=True)
-    _popen(["-m", "gandash.backends.dispatch", str(queue.root)], queue.dir / "dispatcher.log")
+    lock = locks.Lock.acquire(queue.dispatcher_path, trainer_record(role="dispatcher"))
+    if lock is None:
+        return  # another start began one a moment ago
+    try:
+        proc = _popen(["-m", "gandash.backends.dispatch", str(queue.root), str(lock.fd)], queue.dir / "dispatcher.log",
+                      (lock.fd,))
+        lock.write(trainer_record(proc.pid, role="dispatcher"))
+    finally:
+        lock.release()
 
 
 def spawn_trainer(run: Run, lock: locks.Lock, slot: locks.Lock | None = None, k: int | None = None) -> int:
@@ -92,17 +104,20 @@ class Dispatcher:
     def once(self) -> int:
         """One look at the line: start what may start; return how many tickets are in line."""
         line = self.queue.waiting()
-        if line != self.seen_line:
-            atomic_write_json(self.queue.line_path, {"line": line, "updated": time.time()})
-            self.seen_line = line
         free = self.queue.free_slots()
+        started = []
         for run_id in line[:len(free)]:
             if not free:
                 break
             ticket = read_json(self.queue.tickets_dir / f"{run_id}.json") or {}
             if ticket.get("kind") == "record" and self._start(Run(self.queue.root / run_id), free[0]):
                 free.pop(0)
-        return len(line)
+                started.append(run_id)
+        line = [run_id for run_id in line if run_id not in started]
+        if line != self.seen_line:  # the places readers show
+            atomic_write_json(self.queue.line_path, {"line": line, "updated": time.time()})
+            self.seen_line = line
+        return len(line) + len(started)
 
     def _start(self, run: Run, k: int) -> bool:
         """Hand one waiting record and slot K to a new trainer; False when it is not ours to start."""
@@ -118,6 +133,8 @@ class Dispatcher:
             if slot is None:
                 return False
             self.queue.leave(run.id)
+            # it holds a slot from now on: running (starting up), not waiting, whatever its start-up takes
+            run.write_status(state=State.RUNNING, queue_position=None, slot=k)
             try:
                 spawn_trainer(run, lock, slot, k)  # the child holds both locks from here on
             except OSError as e:  # no process could be started (out of memory, ...): say so on the run
@@ -126,9 +143,13 @@ class Dispatcher:
         finally:
             lock.release()  # a no-op once handed to the child
 
-    def serve(self) -> None:
-        """Dispatch until nothing has waited for :data:`IDLE_EXIT_S`, holding the dispatcher lock."""
-        me = locks.Lock.acquire(self.queue.dispatcher_path, trainer_record(role="dispatcher"))
+    def serve(self, lock_fd: int | None = None) -> None:
+        """Dispatch until nothing has waited for :data:`IDLE_EXIT_S`, holding the dispatcher lock (handed
+        down as ``lock_fd``, or taken here)."""
+        if lock_fd is not None:
+            me = locks.Lock.adopt(self.queue.dispatcher_path, lock_fd)
+        else:
+            me = locks.Lock.acquire(self.queue.dispatcher_path, trainer_record(role="dispatcher"))
         if me is None:
             return  # another dispatcher serves this folder
         idle_since = None
@@ -151,4 +172,4 @@ class Dispatcher:
 
 
 if __name__ == "__main__":
-    Dispatcher(sys.argv[1]).serve()
+    Dispatcher(sys.argv[1]).serve(int(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -209,7 +209,8 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
     run.remove_temp_files()
     status = StatusWriter(run, lock)
     created, arrived = run.status().get("created"), time.time()
-    status.update(state="queued", pid=os.getpid(), host=socket.gethostname(), error="", startup={})
+    status.update(state="running" if slot is not None else "queued", pid=os.getpid(), host=socket.gethostname(),
+                  error="", startup={})
     status.start()
     step = 0
     try:
