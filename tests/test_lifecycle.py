@@ -203,23 +203,25 @@ def test_waiting_runs_are_records_not_processes(tmp_path):
     cfg = make_config("fast", {"steps": 100000, "log_every": 5, "checkpoint_every": 1000, "batch_size": 16,
                                "width": 0.25, "steps_per_execution": 1})
     runs = [launcher.start(store, cfg) for _ in range(8)]
-    deadline = time.time() + 120
-    while runs[0].status().state != State.RUNNING and time.time() < deadline:
-        time.sleep(0.2)
-    assert runs[0].status().state == State.RUNNING
-    deadline = time.time() + 5  # places are published at the dispatcher's next look (every 0.2 s)
-    while [r.status().queue_position for r in runs[1:]] != list(range(1, 8)) and time.time() < deadline:
-        time.sleep(0.2)
-    assert [r.status().queue_position for r in runs[1:]] == list(range(1, 8))
-    procs = _gandash_processes(tmp_path)
-    kinds = sorted(kind for kind, _ in procs.values())
-    assert kinds == ["dispatcher", "trainer"], procs
-    assert max(rss for kind, rss in procs.values() if kind == "dispatcher") < 100 * 1024  # no TensorFlow
-    for run in reversed(runs):
-        assert launcher.stop(run, wait=60) == "stopped"
-    deadline = time.time() + 30
-    while _gandash_processes(tmp_path) and time.time() < deadline:
-        time.sleep(0.5)
+    try:
+        deadline = time.time() + 120
+        while runs[0].status().state != State.RUNNING and time.time() < deadline:
+            time.sleep(0.2)
+        assert runs[0].status().state == State.RUNNING
+        deadline = time.time() + 5  # places are published at the dispatcher's next look (every 0.2 s)
+        while [r.status().queue_position for r in runs[1:]] != list(range(1, 8)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert [r.status().queue_position for r in runs[1:]] == list(range(1, 8))
+        procs = _gandash_processes(tmp_path)
+        kinds = sorted(kind for kind, _ in procs.values())
+        assert kinds == ["dispatcher", "trainer"], procs
+        assert max(rss for kind, rss in procs.values() if kind == "dispatcher") < 100 * 1024  # no TensorFlow
+    finally:  # never leave a trainer behind, even when an assertion fails
+        for run in reversed(runs):
+            assert launcher.stop(run, wait=60) == "stopped"
+        deadline = time.time() + 30
+        while _gandash_processes(tmp_path) and time.time() < deadline:
+            time.sleep(0.5)
     assert _gandash_processes(tmp_path) == {}  # the dispatcher leaves once nothing waits
 
 
