@@ -323,10 +323,13 @@ def cmd_study(args, store: RunStore) -> int:
             return _wait_for_study(studies, plan)
         return 0
     if args.study_command == "list":
-        for item in studies.list():
+        items, damaged = studies.list(), studies.damaged()
+        for item in items:
             p = S.progress(studies, item)
             print(f"{item['id']:50s} {p['done']:>3d}/{p['total']:<3d} done  {item.get('budget', '')}")
-        if not studies.list():
+        for study_id, why in damaged:
+            print(f"{study_id:50s} damaged: {why}")
+        if not items and not damaged:
             print(f"no studies in {store.root}")
         return 0
     if args.study_command == "stop":

@@ -213,6 +213,24 @@ def test_default_preset_on_data_without_labels_trains_unsupervised_and_says_so(t
     assert named.returncode == 2 and "no labels" in named.stderr and "note:" not in named.stderr
 
 
+def test_a_relative_data_path_is_stored_absolute_and_a_detached_run_trains_on_it(tmp_path):
+    """The trainer runs in another directory: the path is resolved where the user typed it."""
+    here = tmp_path / "here"
+    here.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(here / "digits.npz", images=rng.integers(0, 255, (40, 28, 28), dtype=np.uint8),
+             labels=rng.integers(0, 10, 40))
+    proc = subprocess.run([sys.executable, "-m", "gandash", "--runs-dir", str(tmp_path / "runs"), "train", "--detach",
+                           "--set", "dataset=custom", "--set", "data_path=digits.npz", "--set", "steps=2",
+                           "--set", "log_every=1", *TINY], capture_output=True, text=True, cwd=here, timeout=300,
+                          env={**os.environ, "PYTHONPATH": REPO})
+    assert proc.returncode == 0, proc.stderr
+    run = RunStore(tmp_path / "runs").get(proc.stdout.strip())
+    assert run.config().data_path == str(here / "digits.npz")
+    st = wait_for(run, lambda s: s["state"] not in ("queued", "running"))
+    assert st["state"] == "finished", run.log_tail()
+
+
 def test_stop_right_after_start_really_stops(tmp_path):
     """A stop that arrives while the trainer is still starting is not lost."""
     run_id = cli(tmp_path, "train", "--detach", "--set", "steps=100000", "--set", "log_every=5", *TINY).stdout.strip()

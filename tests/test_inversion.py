@@ -6,6 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from gandash.engine.models import build_networks
+from gandash.explore import inversion as inv
 from gandash.explore.inversion import (
     InversionError,
     invert,
@@ -136,3 +137,15 @@ def test_nearest_returns_the_closest_rows_first():
     idx, dist = nearest(query, pool, k=3)
     brute = np.argsort(np.linalg.norm(pool - query, axis=1))[:3]
     assert list(idx) == list(brute) and idx[0] == 42 and np.all(np.diff(dist) >= 0)
+
+
+def test_a_nearest_index_built_once_answers_like_a_fresh_search():
+    """The dashboard keeps one index per dataset, so a rerun's search is one product, not a copy of the pool."""
+    images = np.random.default_rng(1).integers(0, 256, (300, 28, 28), dtype=np.uint8)
+    index = inv.NearestIndex(images, scale=1 / 255)
+    assert index.pool.dtype == np.float32 and index.pool.shape == (300, 784)
+    for k in (0, 17, 299):
+        query = images[k].astype(np.float32) / 255.0
+        idx, dist = index.nearest(query)
+        fresh_idx, fresh_dist = nearest(query, images.reshape(300, -1) / 255.0)
+        assert idx[0] == k and list(idx) == list(fresh_idx) and np.allclose(dist, fresh_dist, atol=0.02)

@@ -51,6 +51,16 @@ def test_lock_is_exclusive_readable_and_dies_with_its_holder(tmp_path):
     assert locks.holder(path) is None  # kill -9 frees it at once: the kernel holds it, not a file
 
 
+@pytest.mark.parametrize("error", ["Ошибка: диск переполнен. " * 60, "磁盘已满。" * 300, '"\\' * 700])
+def test_a_long_non_ascii_exit_record_keeps_its_state(tmp_path, error):
+    lock = locks.Lock.acquire(tmp_path / "t.lock", {"pid": 1, "host": "h"})
+    lock.write({"pid": 1, "host": "h", "role": "trainer", "state": "failed", "attempt": 3, "error": error})
+    record = locks.last_record(tmp_path / "t.lock")
+    assert (record["state"], record["attempt"], record["role"]) == ("failed", 3, "trainer")
+    assert record["error"].endswith("…") and error.startswith(record["error"][:-1]) and len(record["error"]) > 100
+    lock.release()
+
+
 def test_a_probe_never_makes_an_acquire_fail(tmp_path):
     path = tmp_path / "x.lock"
     stop = threading.Event()

@@ -21,6 +21,8 @@ DIR_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 MAX_CUSTOM_BYTES = 1 << 30  # 1 GiB of pixels after decoding
 MAX_CUSTOM_IMAGES = 200_000
 MAX_IMAGE_PIXELS = 4096 * 4096  # one image of a dataset; larger ones are refused before decoding
+MAX_WORKING_BYTES = 3 << 29  # 1.5 GiB: the most a custom dataset may hold in memory while it is converted
+CHUNK_BYTES = 32 << 20  # conversion works on this much float32 at a time
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -90,7 +92,11 @@ def load_builtin(name: str, split: str = "train") -> Dataset:
 
 
 def load_custom(path: str | Path, size: int) -> Dataset:
-    """A user's dataset: an .npz with ``images`` (+ ``labels``) or a folder of images."""
+    """A user's dataset: an .npz with ``images`` (+ ``labels``) or a folder of images.
+
+    Whatever the file declares, the memory a load takes is checked before a pixel is read: at
+    most 200,000 images, 1 GiB of pixels as stored, and 1.5 GiB in all while they are converted.
+    """
     p = Path(path)
     if p.is_dir():
         return _load_folder(p, size)
@@ -99,22 +105,61 @@ def load_custom(path: str | Path, size: int) -> Dataset:
     raise DataError(f"{path}: expected an .npz file or a folder of PNG/JPEG images")
 
 
-def _to_gray_uint8(x: np.ndarray, what: str) -> np.ndarray:
-    if x.ndim == 4 and x.shape[-1] in (1, 3, 4):
+def _check_dtype(dtype: np.dtype, what: str) -> None:
+    if dtype.hasobject:
+        raise DataError(f"{what} holds Python objects; only numbers can be read")
+    if dtype.fields is not None or dtype.subdtype is not None or not (
+            np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype == np.bool_):
+        raise DataError(f"{what} must be numbers, got dtype {dtype}")
+
+
+def _chunks(n: int, row_bytes: int):
+    step = max(1, CHUNK_BYTES // max(1, row_bytes))
+    for i in range(0, n, step):
+        yield slice(i, min(n, i + step))
+
+
+def _gray_chunk(x: np.ndarray) -> np.ndarray:
+    """Images (n, H, W) or (n, H, W, C) as float32 grey levels (n, H, W); RGB(A) averaged."""
+    x = x.astype(np.float32)
+    if x.ndim == 4:
         x = x[..., :3].mean(axis=-1) if x.shape[-1] >= 3 else x[..., 0]
-    if x.ndim != 3:
+    return x
+
+
+def _to_gray_uint8(x: np.ndarray, what: str) -> np.ndarray:
+    """(N, H, W[, C]) numbers as (N, H, W) uint8, converted a few megabytes at a time.
+
+    uint8 grey images are returned as they are (no copy). Other numbers are scaled from [0, 1]
+    when nothing exceeds 1, else read as 0–255; uint8 colours are read as 0–255.
+    """
+    if x.ndim == 4 and x.shape[-1] not in (1, 3, 4):
+        raise DataError(f"{what}: images need 1, 3 or 4 channels; got shape {x.shape}")
+    if x.ndim not in (3, 4):
         raise DataError(f"{what}: images must have shape (N, H, W) or (N, H, W, C); got {x.shape}")
     if x.shape[0] == 0:
         raise DataError(f"{what}: contains no images")
-    if x.dtype == np.uint8:
-        return x
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise DataError(f"{what}: images must be numbers, got dtype {x.dtype}")
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise DataError(f"{what}: images contain NaN or infinity")
-    hi = 1.0 if x.max() <= 1.0 else 255.0
-    return np.clip(x / hi * 255.0, 0, 255).round().astype(np.uint8)
+    if x.dtype == np.uint8 and (x.ndim == 3 or x.shape[-1] == 1):
+        return x.reshape(x.shape[:3])
+    _check_dtype(x.dtype, f"{what}: images")
+    n = x.shape[0]
+    row = int(np.prod(x.shape[1:])) * 4
+    hi = 255.0
+    if x.dtype != np.uint8:
+        top = -np.inf
+        for s in _chunks(n, row):
+            g = _gray_chunk(x[s])
+            if not np.isfinite(g).all():
+                raise DataError(f"{what}: images contain NaN or infinity")
+            top = max(top, float(g.max()))
+        hi = 1.0 if top <= 1.0 else 255.0
+    out = np.empty(x.shape[:3], np.uint8)
+    for s in _chunks(n, row):
+        g = _gray_chunk(x[s])
+        g *= 255.0 / hi
+        np.clip(g, 0, 255, out=g)
+        out[s] = np.rint(g, out=g)
+    return out
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
@@ -122,63 +167,118 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
         return x
     from PIL import Image
 
-    return np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR)) for a in x])
+    out = np.empty((len(x), size, size), np.uint8)
+    for i, a in enumerate(x):
+        out[i] = np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR))
+    return out
+
+
+def load_cost(shape: tuple[int, ...], dtype: np.dtype, size: int) -> int:
+    """The most bytes loading images of this declared shape and dtype holds at once: the array
+    as stored, its grey uint8 copy (none for uint8 grey), then that copy and the resized images."""
+    n, h, w = (int(v) for v in shape[:3])
+    stored = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    free = dtype == np.uint8 and (len(shape) == 3 or shape[3] == 1)
+    gray = 0 if free else n * h * w
+    resized = 0 if (h, w) == (size, size) else n * size * size
+    scratch = 0 if free else 2 * CHUNK_BYTES
+    return max(stored + gray + scratch, (gray or stored) + resized)
 
 
 def _load_npz(p: Path, size: int) -> Dataset:
     if p.stat().st_size > MAX_CUSTOM_BYTES:
         raise DataError(f"{p.name}: too large ({p.stat().st_size / 2**30:.1f} GiB; at most 1 GiB)")
-    shapes = npz_shapes(p)  # declared sizes, checked before anything is decompressed
-    if "images" not in shapes:
-        raise DataError(f"{p.name}: no 'images' array (found: {', '.join(shapes) or 'none'})")
-    shape, dtype = shapes["images"]
-    if len(shape) not in (3, 4):
-        raise DataError(f"{p.name}: images must have shape (N, H, W) or (N, H, W, C); got {shape}")
-    declared = sum(int(np.prod(s, dtype=np.float64)) * d.itemsize for s, d in shapes.values())
-    if declared > MAX_CUSTOM_BYTES or shape[0] > MAX_CUSTOM_IMAGES:
-        raise DataError(f"{p.name}: too large ({shape[0]:,} images of {'×'.join(map(str, shape[1:]))}, "
-                        f"{declared / 2**30:.1f} GiB; at most {MAX_CUSTOM_IMAGES:,} images and 1 GiB)")
-    try:
-        with np.load(p, allow_pickle=False) as d:
-            x = d["images"]
-            y = d["labels"] if "labels" in d.files else None
-    except Exception as e:
-        raise DataError(f"{p.name}: not a readable .npz file ({type(e).__name__})") from None
-    x = _resize(_to_gray_uint8(x, p.name), size)
-    if y is not None:
-        y = np.asarray(y)
-        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
-            raise DataError(f"{p.name}: 'labels' must be {len(x)} integers in 0..9")
-        y = y.astype(np.int32)
-    return Dataset(x, y)
-
-
-def npz_shapes(p: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Each array's declared (shape, dtype) in an .npz, read from the ``.npy`` headers alone.
-
-    Only the first bytes of each member are decompressed, so a file of a few MB that declares
-    gigabytes is refused without the memory it declares.
-    """
-    from numpy.lib import format as npy
-
-    out = {}
     try:
         with zipfile.ZipFile(p) as zf:
-            for name in zf.namelist():
-                if not name.endswith(".npy"):
-                    continue
-                with zf.open(name) as f:
-                    major, _ = npy.read_magic(f)
-                    read_header = npy.read_array_header_1_0 if major == 1 else npy.read_array_header_2_0
-                    shape, _, dtype = read_header(f)
-                if dtype.hasobject:
-                    raise DataError(f"{p.name}: '{name[:-4]}' holds Python objects; only numbers can be read")
-                out[name[:-4]] = (tuple(int(n) for n in shape), dtype)
+            members = _npz_members(zf, p.name)
+            if "images" not in members:
+                raise DataError(f"{p.name}: no 'images' array (found: {', '.join(members) or 'none'})")
+            shape, dtype = _member_header(zf, members["images"], f"{p.name}: 'images'")
+            _check_images(shape, dtype, size, p.name)
+            if "labels" in members:
+                lshape, ldtype = _member_header(zf, members["labels"], f"{p.name}: 'labels'")
+                if lshape != (shape[0],) or not np.issubdtype(ldtype, np.integer):
+                    raise DataError(f"{p.name}: 'labels' must be {shape[0]:,} integers in 0..9; "
+                                    f"it declares shape {lshape} of {ldtype}")
+                y = _read_member(zf, members["labels"])
+            else:
+                y = None
+            x = _read_member(zf, members["images"])
     except DataError:
         raise
-    except Exception as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise DataError(f"{p.name}: not a readable .npz file ({type(e).__name__})") from None
+    if x.shape != shape:  # read_array returns what the header declared; make sure
+        raise DataError(f"{p.name}: 'images' is damaged")
+    gray = _to_gray_uint8(x, p.name)
+    del x
+    gray = _resize(gray, size)
+    if y is not None:
+        if len(y) and (y.min() < 0 or y.max() > 9):
+            raise DataError(f"{p.name}: 'labels' must be {len(gray):,} integers in 0..9")
+        y = y.astype(np.int32)
+    return Dataset(gray, y)
+
+
+def _check_images(shape: tuple[int, ...], dtype: np.dtype, size: int, name: str) -> None:
+    _check_dtype(dtype, f"{name}: 'images'")
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3, 4)):
+        raise DataError(f"{name}: images must have shape (N, H, W) or (N, H, W, C) with C = 1, 3 or 4; "
+                        f"got {shape}")
+    n, h, w = shape[:3]
+    if n == 0 or h == 0 or w == 0:
+        raise DataError(f"{name}: contains no images (shape {shape})")
+    stored = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    what = f"{n:,} images of {'×'.join(map(str, shape[1:]))} {dtype}"
+    if n > MAX_CUSTOM_IMAGES or stored > MAX_CUSTOM_BYTES:
+        raise DataError(f"{name}: too large ({what}, {stored / 2**30:.2f} GiB; "
+                        f"at most {MAX_CUSTOM_IMAGES:,} images and 1 GiB of pixels)")
+    if h * w > MAX_IMAGE_PIXELS:
+        raise DataError(f"{name}: each image is {h:,}×{w:,} pixels; at most 4096×4096")
+    cost = load_cost(shape, dtype, size)
+    if cost > MAX_WORKING_BYTES:
+        raise DataError(f"{name}: loading {what} at {size}×{size} needs {cost / 2**30:.2f} GiB of memory; "
+                        f"at most {MAX_WORKING_BYTES / 2**30:.1f} GiB (store the images as uint8 grey, "
+                        f"at {size}×{size}, or fewer of them)")
+
+
+def _npz_members(zf: zipfile.ZipFile, name: str) -> dict[str, zipfile.ZipInfo]:
+    """Each key NumPy would give an archive member (its name less ``.npy``), refusing collisions:
+    ``images`` and ``images.npy`` would both load as ``images``, and only one of them checked."""
+    out: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if key in out:
+            raise DataError(f"{name}: the members {out[key].filename!r} and {info.filename!r} would both load as "
+                            f"{key!r}; an archive must name each array once")
+        out[key] = info
     return out
+
+
+def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """A member's declared (shape, dtype), from its ``.npy`` header alone (a few bytes decompressed)."""
+    from numpy.lib import format as npy
+
+    with zf.open(info) as f:
+        try:
+            major, _ = npy.read_magic(f)
+        except ValueError:
+            raise DataError(f"{what} is not a NumPy array") from None
+        if major not in (1, 2):
+            raise DataError(f"{what}: .npy format version {major} is not supported (save with numpy.savez)")
+        read_header = npy.read_array_header_1_0 if major == 1 else npy.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+    if dtype.hasobject:
+        raise DataError(f"{what} holds Python objects; only numbers can be read")
+    return tuple(int(n) for n in shape), dtype
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """Exactly that member's array, read in chunks into an array of its declared size."""
+    from numpy.lib import format as npy
+
+    with zf.open(info) as f:
+        return npy.read_array(f, allow_pickle=False)
 
 
 def _load_folder(p: Path, size: int) -> Dataset:

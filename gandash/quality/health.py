@@ -75,7 +75,7 @@ class Alert:
 
     @property
     def title(self) -> str:
-        return KINDS[self.kind]
+        return KINDS.get(self.kind) or f"Unknown alert “{self.kind[:40]}”"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -83,9 +83,31 @@ class Alert:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Alert:
-        remedies = tuple(Remedy(**r) for r in d.get("remedies", ()))
-        return cls(d["kind"], d["message"], int(d["step"]), int(d["last_step"]), bool(d["ongoing"]), remedies)
+    def from_dict(cls, d: Any) -> Alert:
+        """An alert as health.json stores it. A damaged entry reads as a ``damaged`` alert saying so,
+        and one of a kind this version does not know keeps its message: neither hides the others."""
+        try:
+            kind, message = d["kind"], d["message"]
+            step, last = int(d["step"]), int(d["last_step"])
+            if not isinstance(kind, str) or not isinstance(message, str) or not isinstance(d["ongoing"], bool):
+                raise TypeError
+        except (KeyError, TypeError, ValueError, OverflowError, IndexError):
+            return cls("damaged", f"health.json holds an entry this version cannot read: {str(d)[:80]}", 0, 0, False)
+        raw = d.get("remedies")
+        remedies = tuple(r for r in map(_remedy, raw if isinstance(raw, list) else []) if r is not None)
+        return cls(kind, message, step, last, d["ongoing"], remedies if kind in KINDS else ())
+
+
+def _remedy(d: Any) -> Remedy | None:
+    """A stored remedy, or None when it is damaged or changes a setting that does not exist."""
+    from gandash.config import FIELD_TYPES
+
+    if not isinstance(d, dict) or not all(isinstance(d.get(k), str) for k in ("label", "why")):
+        return None
+    changes = d.get("changes")
+    if not isinstance(changes, dict) or not changes or not set(changes) <= set(FIELD_TYPES):
+        return None
+    return Remedy(d["label"], changes, d["why"])
 
 
 KINDS = {
@@ -95,6 +117,7 @@ KINDS = {
     "oscillation": "The losses swing ever wider",
     "no_progress": "No progress",
     "divergence": "Training diverged",
+    "damaged": "A damaged entry in health.json",
 }
 
 
@@ -318,7 +341,7 @@ def _candidates(kind: str, cfg: RunConfig) -> list[Remedy]:
             spectral,
             Remedy("Compute in float32", {"mixed_precision": False}, "float16 overflows more easily")],
     }
-    return table[kind]
+    return table.get(kind, [])  # a damaged entry has none
 
 
 def remedies(kind: str, cfg: RunConfig) -> tuple[Remedy, ...]:
@@ -350,13 +373,16 @@ def check(run: Run, cfg: RunConfig, rows: Sequence[dict], step: int) -> list[Ale
 
 def read(run: Run, status: dict | None = None) -> list[Alert]:
     """The run's alerts from health.json, plus divergence when the trainer ended it so."""
-    data = read_json(run.health_path) or {}
-    alerts = []
-    for d in data.get("alerts", []) if isinstance(data.get("alerts"), list) else []:
-        try:
-            alerts.append(Alert.from_dict(d))
-        except (KeyError, TypeError, ValueError):
-            continue  # a damaged entry: show the others
+    data = read_json(run.health_path)
+    if data is None and run.health_path.exists():
+        data = {"alerts": ["the file is not a JSON object"]}
+    stored = (data or {}).get("alerts", [])
+    found = [Alert.from_dict(d) for d in (stored if isinstance(stored, list) else [stored])]
+    alerts = [a for a in found if a.kind != "damaged"]
+    damaged = [a for a in found if a.kind == "damaged"]
+    if damaged:  # one line for them all
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        alerts.append(dataclasses.replace(damaged[0], message=damaged[0].message + more))
     status = run.status() if status is None else status
     if status.get("state") == "diverged":
         step = int(status.get("step") or 0)

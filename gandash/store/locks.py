@@ -78,10 +78,7 @@ class Lock:
 
     def write(self, record: dict[str, Any]) -> None:
         """Replace the holder's record in place (fixed size, so no new disk blocks)."""
-        data = json.dumps(record, sort_keys=True).encode()
-        if len(data) >= RECORD_BYTES:
-            data = json.dumps({k: record[k] for k in ("pid", "host") if k in record}).encode()
-        os.pwrite(self.fd, data.ljust(RECORD_BYTES - 1) + b"\n", 0)
+        os.pwrite(self.fd, fit_record(record).ljust(RECORD_BYTES - 1) + b"\n", 0)
 
     def release(self) -> None:
         """Close this process's descriptor. The lock is free once no process has one open:
@@ -95,6 +92,26 @@ class Lock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def fit_record(record: dict[str, Any], limit: int = RECORD_BYTES - 1) -> bytes:
+    """``record`` as UTF-8 JSON of at most ``limit`` bytes: its longest texts are shortened (with
+    "…") until it fits, so a long error in any language keeps the exit state beside it."""
+    record = dict(record)
+    for _ in range(32):
+        data = json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
+        over = len(data) - limit
+        if over <= 0:
+            return data
+        size = {k: len(json.dumps(v, ensure_ascii=False).encode()) for k, v in record.items()
+                if isinstance(v, str) and len(v) > 9}
+        if not size:
+            break
+        key = max(size, key=size.__getitem__)
+        text = record[key]
+        cut = int(over * len(text) / size[key]) + 2  # bytes over → characters, by this text's bytes per char
+        record[key] = text[:max(8, len(text) - cut)] + "…"
+    return json.dumps({k: record[k] for k in ("pid", "host") if k in record}).encode()[:limit]
 
 
 def _flock_exclusive(fd: int, block: bool) -> bool:

@@ -23,6 +23,7 @@ directory before use.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -270,6 +271,17 @@ class Run:
         return data
 
 
+def with_absolute_data_path(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its custom dataset's path made absolute; RunError when nothing is there."""
+    if cfg.dataset != "custom" or not cfg.data_path:
+        return cfg
+    path = Path(cfg.data_path).expanduser().resolve()
+    if not path.exists():
+        raise RunError(f"data_path {cfg.data_path!r} does not exist (looked for {path}); "
+                       "give the path of an .npz file or an image folder")
+    return dataclasses.replace(cfg, data_path=str(path))
+
+
 def backend_file(root: Path, backend: str) -> Path:
     """Where a backend vouches for the runs of folder ``root`` it holds: {"vouched": {run_id: time}}."""
     return Path(root) / BACKENDS_DIR / f"{backend}.json"
@@ -298,7 +310,12 @@ class RunStore:
         return Run(path)
 
     def create(self, cfg: RunConfig) -> Run:
-        """Make a new run directory holding config.json and a queued status."""
+        """Make a new run directory holding config.json and a queued status.
+
+        A custom dataset's path is stored absolute, resolved here, where the user gave it: a trainer
+        runs in another directory. RunError when it does not exist.
+        """
+        cfg = with_absolute_data_path(cfg)
         self.root.mkdir(parents=True, exist_ok=True)
         for _ in range(20):
             run = Run(self.root.resolve() / new_run_id(cfg))

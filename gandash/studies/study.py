@@ -20,7 +20,7 @@ from typing import Any
 
 from gandash.config import FIELD_TYPES, PRESETS, ConfigError, make_config, parse_value
 from gandash.errors import GandashError
-from gandash.store.runs import ACTIVE_STATES, RunError, RunStore, atomic_write_json, read_json
+from gandash.store.runs import ACTIVE_STATES, RUN_ID_RE, RunError, RunStore, atomic_write_json, read_json
 
 STUDIES_DIR = "_studies"
 STUDY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -48,10 +48,14 @@ class Budget:
     @classmethod
     def parse(cls, text: str) -> Budget:
         """``5m``, ``90s``, ``1h`` (training time) or ``2000`` / ``2000steps`` (steps)."""
-        m = re.fullmatch(r"\s*(-?[0-9.]+)\s*(s|m|h|min|steps?)?\s*", str(text).lower())
+        text = str(text)
+        m = len(text) <= 40 and re.fullmatch(r"\s*(-?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(s|m|h|min|steps?)?\s*",
+                                             text.lower())
         if not m:
-            raise StudyError(f"budget: {text!r} is not a budget; write e.g. 5m, 90s or 2000steps")
+            raise StudyError(f"budget: {text[:40]!r} is not a budget; write e.g. 5m, 90s or 2000steps")
         value, unit = float(m.group(1)), m.group(2) or "steps"
+        if not math.isfinite(value) or value > 1e12:
+            raise StudyError(f"budget: {text!r} is too large; at most 30 days or 10000000 steps")
         if value <= 0:
             raise StudyError(f"budget: {text!r} must be more than 0")
         if unit.startswith("step"):
@@ -73,6 +77,49 @@ class Budget:
                 "eval_every": 0}
 
 
+def damage(data: Any, study_id: str) -> str:
+    """What makes a stored study unreadable ('' when nothing): every field a reader uses, checked."""
+    def bad(value, kind) -> bool:
+        return not isinstance(value, kind) or isinstance(value, bool) and kind is not bool
+
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for key, kind in (("id", str), ("name", str), ("budget", str), ("dataset", str), ("presets", list),
+                      ("members", list), ("seeds", int)):
+        if bad(data.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    if data["id"] != study_id:
+        return f"it names itself {data['id'][:40]!r}"
+    try:
+        Budget.parse(data["budget"])
+    except StudyError as e:
+        return str(e)
+    if not all(isinstance(p, str) for p in data["presets"]):
+        return "'presets' holds something other than names"
+    vary = data.get("vary", {})
+    if not isinstance(vary, dict) or not all(isinstance(k, str) and isinstance(v, list) for k, v in vary.items()):
+        return "'vary' is not a setting and its values"
+    for key in ("budget_steps", "budget_seconds", "created"):
+        if key in data and (bad(data[key], (int, float)) or not math.isfinite(data[key])):
+            return f"{key!r} is not a number"
+    if "backend" in data and not isinstance(data["backend"], str):
+        return "'backend' is not a name"
+    for m in data["members"]:
+        if not isinstance(m, dict) or any(bad(m.get(k), t) for k, t in
+                                           (("preset", str), ("variant", str), ("seed", int), ("overrides", dict))):
+            return "a member is not a preset, variant, seed and settings"
+        if "run" in m and not (isinstance(m["run"], str) and RUN_ID_RE.fullmatch(m["run"])):
+            return "a member names a run id that is not one"
+    return ""
+
+
+def plain_number(x: float) -> str:
+    """``x`` as a budget amount is typed: 1000000 rather than 1e+06, 2.5 rather than 2.500000."""
+    if math.isfinite(x) and x == int(x):
+        return str(int(x))
+    return f"{x:.6f}".rstrip("0").rstrip(".") if math.isfinite(x) else str(x)
+
+
 def _duration(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m} min {s} s" if m and s else (f"{m} min" if m else f"{s} s")
@@ -91,17 +138,40 @@ class Studies:
         return self.dir / f"{study_id}.json"
 
     def get(self, study_id: str) -> dict[str, Any]:
-        data = read_json(self.path(study_id))
+        """The study's record; StudyError when there is none or it is damaged."""
+        path = self.path(study_id)
+        data = read_json(path)
         if data is None:
+            if path.exists():
+                raise StudyError(f"study {study_id}: study file is damaged (not a JSON object)")
             raise StudyError(f"no study {study_id!r} in {self.store.root}")
+        why = damage(data, study_id)
+        if why:
+            raise StudyError(f"study {study_id}: study file is damaged ({why})")
         return data
 
-    def list(self) -> list[dict[str, Any]]:
+    def _all(self) -> list[tuple[str, dict[str, Any] | None, str]]:
+        """(id, record or None, why it is damaged or '') for each study file, newest first."""
         try:
-            names = sorted(self.dir.glob("*.json"), reverse=True)
+            paths = sorted(self.dir.glob("*.json"), reverse=True)
         except OSError:
             return []
-        return [d for d in (read_json(p) for p in names) if d]
+        out = []
+        for path in paths:
+            if not STUDY_ID_RE.fullmatch(path.stem):
+                continue
+            data = read_json(path)
+            why = "not a JSON object" if data is None else damage(data, path.stem)
+            out.append((path.stem, None if why else data, why))
+        return out
+
+    def list(self) -> list[dict[str, Any]]:
+        """The readable studies, newest first (see :meth:`damaged` for the others)."""
+        return [d for _, d, why in self._all() if not why]
+
+    def damaged(self) -> list[tuple[str, str]]:
+        """(id, what is wrong) of each study file that cannot be read, to show in one line each."""
+        return [(i, why) for i, _, why in self._all() if why]
 
     def plan(self, presets: list[str], seeds: int, budget: str, *, vary: str = "", name: str = "",
              dataset: str = "mnist") -> dict[str, Any]:

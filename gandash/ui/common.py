@@ -85,9 +85,11 @@ def read_png(path: Path) -> Image.Image | None:
     """A sample PNG, or None when it is missing or damaged (a trainer may be replacing it)."""
     try:
         with Image.open(path) as im:
+            if im.width * im.height > 4096 * 4096:  # not a sample grid: never decode it
+                return None
             im.load()
             return im.convert("L")
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
 

@@ -25,6 +25,8 @@ def render() -> None:
     flash = st.session_state.pop("study_flash", None)
     if flash:
         st.success(flash)
+    for study_id, why in studies.damaged():
+        st.warning(f"Study {study_id} cannot be shown: its file is damaged ({why}).", icon=":material/warning:")
     if not common.presenting():
         with st.expander("New study: the same budget for each preset, repeated over seeds", expanded=not items,
                          icon=":material/add_chart:"):
@@ -57,7 +59,7 @@ def new_study(studies: S.Studies) -> None:
     values = c[1].text_input("Its values, comma-separated (2 to 5)", key="st_vary_values",
                              placeholder="e.g. 1e-4, 2e-4", disabled=field == NO_VARY)
     name = c[2].text_input("Study name (optional)", key="st_name", max_chars=80)
-    budget = f"{amount:g}{UNITS[unit]}"
+    budget = f"{S.plain_number(amount)}{UNITS[unit]}"
     vary = f"{field}={values}" if field != NO_VARY else ""
     try:
         plan = studies.plan(ticked, int(seeds), budget, vary=vary, name=name, dataset=dataset)

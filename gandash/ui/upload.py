@@ -77,7 +77,8 @@ def dataset_uploader(image_size: int) -> str:
         else:
             _store_and_check(files, image_size)
     if not st.session_state.get("upload_ok"):
-        st.error(f"This dataset cannot be used: {st.session_state.get('upload_error') or 'it could not be read'}")
+        why = st.session_state.get("upload_error") or "it could not be read"
+        st.error(f"This dataset cannot be used: {common.plain(why)}")  # it names the user's files
         return ""
     _preview()
     return st.session_state["f_data_path"]

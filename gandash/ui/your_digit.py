@@ -35,10 +35,17 @@ def _evaluator(cfg: RunConfig):
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _train_features(dataset: str, evaluator_sha: str, runs_root: str) -> np.ndarray:
+def _feature_index(dataset: str, evaluator_sha: str, runs_root: str) -> inv.NearestIndex:
+    """The training images' evaluator features, searchable; computed once per evaluator."""
     from gandash.quality import evaluate
 
-    return evaluate.features(_split(dataset, "train").images, dataset, runs_root)
+    return inv.NearestIndex(evaluate.features(_split(dataset, "train").images, dataset, runs_root))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _pixel_index(dataset: str) -> inv.NearestIndex:
+    """The training images' pixels in [0, 1], searchable; computed once per dataset."""
+    return inv.NearestIndex(_split(dataset, "train").images, scale=1 / 255)
 
 
 def _reads(cfg: RunConfig, images: np.ndarray) -> list[str]:
@@ -115,7 +122,7 @@ def _pick(source: str, cfg: RunConfig) -> tuple[np.ndarray | None, int | None]:
         try:
             return inv.read_image(up.getvalue()), None
         except inv.InversionError as e:
-            st.error(f"{up.name}: {e}")
+            st.error(common.plain(f"{up.name}: {e}"))
             return None, None
     dataset = cfg.dataset if cfg.dataset != "custom" else "mnist"
     try:
@@ -218,11 +225,10 @@ def copying_section(cfg: RunConfig, image: np.ndarray, *, key: str, what: str = 
 
             sha = str(read_info(cfg.dataset, common.store().root).get("sha256"))
             with st.spinner("Reading the training set's features…"):
-                pool = _train_features(cfg.dataset, sha, str(common.store().root))
+                index = _feature_index(cfg.dataset, sha, str(common.store().root))
             f = evaluate.features(q[None], cfg.dataset, common.store().root)[0]
-            rows.append(("in the evaluator's features", *inv.nearest(f, pool)))
-        idx, dist = inv.nearest(q.astype(np.float32) / 255.0, train.images.reshape(len(train), -1) / 255.0)
-        rows.append(("in pixels", idx, dist))
+            rows.append(("in the evaluator's features", *index.nearest(f)))
+        rows.append(("in pixels", *_pixel_index(cfg.dataset).nearest(q.astype(np.float32) / 255.0)))
         for name, idx, dist in rows:
             found = ", ".join(f"#{int(i):,}" + ("" if train.labels is None else f" (a {int(train.labels[i])})")
                               + f" at {d:.2f}" for i, d in zip(idx, dist))
