@@ -356,7 +356,7 @@ def cmd_study(args, store: RunStore) -> int:
         return 0
     p = S.progress(studies, item)
     print(f"{item['name']} ({item['id']}): {p['done']}/{p['total']} runs done, budget {item['budget']}")
-    widths = {key: max(len(title), *(len(S.cell(r, key)) + 1 for r in rows)) + 2 for key, title, _ in S.COLUMNS}
+    widths = {key: max([len(title), *(len(S.cell(r, key)) + 1 for r in rows)]) + 2 for key, title, _ in S.COLUMNS}
     print(f"{'variant':24s}{'runs':>6s}{'failed':>8s}" + "".join(f"{t:>{widths[k]}s}" for k, t, _ in S.COLUMNS))
     best = S.best_by_column(rows)
     for r in rows:

@@ -147,8 +147,15 @@ def test_status_records_the_start_up_phases_before_the_first_step(store):
     assert "first steps" in run.status()["startup"]
 
 
-def test_unknown_data_fails_with_clear_status(store, tmp_path):
-    run = store.create(tiny(dataset="custom", data_path=str(tmp_path / "missing.npz")))
+def test_data_gone_by_the_time_it_trains_fails_with_clear_status(store, tmp_path):
+    from gandash.store.runs import RunError
+
+    with pytest.raises(RunError, match="does not exist"):  # refused at submission
+        store.create(tiny(dataset="custom", data_path=str(tmp_path / "missing.npz")))
+    data = tmp_path / "gone.npz"
+    np.savez(data, images=np.zeros((40, 28, 28), np.uint8))
+    run = store.create(tiny(dataset="custom", data_path=str(data)))
+    data.unlink()  # deleted while the run waited its turn
     assert train(run, install_signal_handlers=False) == "failed"
     assert "DataError" in run.status()["error"]
 
