@@ -89,12 +89,8 @@ def test_train_watch_stop_explore(tmp_path):
 def test_a_study_of_two_presets_and_two_seeds_gives_a_leaderboard(tmp_path):
     from playwright.sync_api import expect
 
-    from gandash.quality import evaluate
-    from tests.test_evaluate import TINY
-
     shots = Path(os.environ.get("GANDASH_SCREENSHOTS_DIR") or tmp_path / "shots")
-    runs_dir = tmp_path / "runs"
-    evaluate.ensure_evaluator("mnist", runs_dir, **TINY)  # a small evaluator, so the runs are scored
+    runs_dir = tmp_path / "runs"  # fresh: the shipped evaluator scores the runs without being asked
     with serve(runs_dir, tmp_path / "streamlit.log") as url, browser_page() as page:
         goto(page, url, "studies")
         expect(page.get_by_text("No study yet")).to_be_visible()

@@ -55,10 +55,9 @@ def ray_cluster(tmp_path_factory):
 def ray_study(ray_cluster, tmp_path_factory):
     """A 2-run study with a tiny budget, started from the CLI with --backend ray and waited for."""
     from gandash.quality import evaluate
-    from tests.test_evaluate import TINY as TINY_EVALUATOR
 
     root = tmp_path_factory.mktemp("runs")
-    evaluate.ensure_evaluator("mnist", root, **TINY_EVALUATOR)
+    evaluate.ensure_evaluator("mnist", root)  # the shipped one, as `study start` installs it
     study_id = cli(root, "study", "start", "--presets", "fast,mlp-classic", "--seeds", "1", "--budget", "20steps",
                    "--backend", "ray", "--wait", timeout=600).stdout.strip()
     return RunStore(root), study_id

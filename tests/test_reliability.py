@@ -18,14 +18,17 @@ from tests.test_cli import TINY, cli, wait_for
 
 
 @pytest.mark.slow
-def test_kill_soak_20_random_kills(tmp_path):
-    """SIGKILL a detached trainer at 20 random moments; it always resumes cleanly."""
+def test_kill_soak_random_kills(tmp_path):
+    """SIGKILL a detached trainer at random moments (10 in the default run; GANDASH_SOAK_KILLS=20 for the
+    figure in RELIABILITY.md); it always resumes cleanly."""
     rng = random.Random(1234)
-    out = cli(tmp_path, "train", "--detach", "--set", "steps=1500", "--set", "log_every=2",
+    want = int(os.environ.get("GANDASH_SOAK_KILLS", "10"))
+    steps = 75 * want  # long enough that the run cannot finish before the last kill
+    out = cli(tmp_path, "train", "--detach", "--set", f"steps={steps}", "--set", "log_every=2",
               "--set", "checkpoint_every=4", "--set", "sample_every=2", *TINY)
     run = RunStore(tmp_path).get(out.stdout.strip())
     kills, last_pid = 0, None
-    while kills < 20:
+    while kills < want:
         st = wait_for(run, lambda s, last=last_pid: s["state"] != "queued" and s.get("pid") not in (None, last))
         if st["state"] != "running":
             break
@@ -42,9 +45,9 @@ def test_kill_soak_20_random_kills(tmp_path):
     if run.status()["state"] != "finished":
         wait_for(run, lambda s: s["state"] == "finished", timeout=600)
     print(f"\nkill soak: {kills} kills survived, finished at step {run.status()['step']}")
-    assert kills == 20, "the run finished before 20 kills: make it longer"
-    steps = [int(r["step"]) for r in run.metrics()]
-    assert steps == list(range(2, 1502, 2))  # strictly increasing, no gap, no repeat
+    assert kills == want, f"the run finished before {want} kills: make it longer"
+    logged = [int(r["step"]) for r in run.metrics()]
+    assert logged == list(range(2, steps + 2, 2))  # strictly increasing, no gap, no repeat
     for step in run.sample_steps():
         Image.open(run.sample_path(step)).load()
     load_generator(run.generator_path)

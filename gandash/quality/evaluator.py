@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gandash.errors import GandashError
+from gandash.quality import shipped
 from gandash.quality.classifier import DEFAULT_EPOCHS, FEATURES_LAYER, train_classifier
 from gandash.store import locks
 from gandash.store.runs import atomic_write_json, read_json, replace_durably, temp_path
@@ -100,8 +101,12 @@ def _shape_ok(model) -> bool:
         return False
 
 
-def load_cached(dataset: str, runs_root: Path | str):
-    """The cached evaluator, or None when it is missing, damaged or does not match its json."""
+def load_cached(dataset: str, runs_root: Path | str, *, install: bool = True):
+    """The cached evaluator, or None when it is missing, damaged or does not match its json.
+
+    With ``install`` a folder without one gets the shipped evaluator (seconds), unless another
+    process holds the evaluator's lock.
+    """
     p = paths(dataset, runs_root)
     key = (dataset, str(p["keras"].resolve()))
     stamp, info = _stamp(p["keras"]), read_info(dataset, runs_root)
@@ -109,7 +114,15 @@ def load_cached(dataset: str, runs_root: Path | str):
     if held and held[0] == stamp and info.get("sha256") == held[2]:
         return held[1]
     if not _file_matches(info, p["keras"]):
-        return None
+        if not install or not _shipped_usable(dataset, info):
+            return None
+        p["lock"].parent.mkdir(parents=True, exist_ok=True)
+        lock = locks.Lock.acquire(p["lock"], {"pid": os.getpid()})
+        if lock is None:
+            return None
+        with lock:
+            model = load_cached(dataset, runs_root, install=False)
+            return model if model is not None else _install_shipped(dataset, runs_root, lambda msg: None)
     import keras
 
     try:
@@ -157,9 +170,13 @@ def ensure_evaluator(dataset: str, runs_root: Path | str, progress: Progress | N
         return model
     say = progress or (lambda msg: None)
     with training_lock(dataset, runs_root, say):
-        model = load_cached(dataset, runs_root)  # built by the process we waited for
+        model = load_cached(dataset, runs_root, install=False)  # built by the process we waited for
         if model is not None:
             return model
+        if epochs is None and max_examples is None and _shipped_usable(dataset, read_info(dataset, runs_root)):
+            model = _install_shipped(dataset, runs_root, say)
+            if model is not None:
+                return model
         if epochs is None:
             epochs = _env_number("GANDASH_EVALUATOR_EPOCHS", float, DEFAULT_EPOCHS[dataset])
         if max_examples is None:
@@ -188,21 +205,59 @@ def _train_and_cache(dataset: str, runs_root: Path | str, say: Progress, epochs:
 
     try:
         model, accuracy, seconds = train_classifier(dataset, epochs, max_examples, on_progress)
-        tmp = temp_path(p["keras"], ".keras")
-        try:
-            model.save(tmp)
-            replace_durably(tmp, p["keras"])
-        finally:
-            tmp.unlink(missing_ok=True)
+        _keep(dataset, runs_root, model)
     except BaseException as e:
         write_info(dataset, runs_root, state="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
         raise
-    write_info(dataset, runs_root, state="ready", progress=1.0, message="", accuracy=accuracy,
-               train_seconds=round(seconds, 1), trained_at=time.time(), epochs=epochs,
-               examples=max_examples or "all", size=p["keras"].stat().st_size, sha256=_sha256(p["keras"]))
+    _ready(dataset, runs_root, model, accuracy=accuracy, train_seconds=round(seconds, 1), epochs=epochs,
+           examples=max_examples or "all", source="trained here")
     say(f"{dataset} evaluator: test accuracy {100 * accuracy:.2f}% after {seconds:.0f} s")
-    _models[(dataset, str(p["keras"].resolve()))] = (_stamp(p["keras"]), model, read_info(dataset, runs_root)["sha256"])
     return model
+
+
+def _install_shipped(dataset: str, runs_root: Path | str, say: Progress):
+    """The shipped evaluator, saved as this folder's; None (and a word why) when it cannot be used here."""
+    began = time.perf_counter()
+    atomic_write_json(paths(dataset, runs_root)["json"], {  # fresh: nothing of an earlier evaluator may survive
+        "dataset": dataset, "state": "training", "progress": 0.0, "message": "installing the shipped evaluator",
+        "error": "", "pid": os.getpid(), "started": time.time(), "updated": time.time()})
+    try:
+        model, accuracy = shipped.build(dataset)
+        _keep(dataset, runs_root, model)
+    except (OSError, ValueError, KeyError) as e:
+        write_info(dataset, runs_root, state="failed", shipped_failed=True,
+                   error=f"the shipped evaluator cannot be used here ({e}); train one")
+        say(f"the shipped {dataset} evaluator cannot be used here ({e}); training one instead")
+        return None
+    _ready(dataset, runs_root, model, accuracy=accuracy, train_seconds=0.0, epochs=shipped.info(dataset)["epochs"],
+           examples="all", source="shipped", install_seconds=round(time.perf_counter() - began, 2))
+    say(f"{dataset} evaluator: the one shipped with gandash (test accuracy {100 * accuracy:.2f}%)")
+    return model
+
+
+def _shipped_usable(dataset: str, info: dict[str, Any]) -> bool:
+    """Shipped weights exist, are wanted, and have not already failed in this folder."""
+    return not info.get("shipped_failed") and shipped.info(dataset) is not None
+
+
+def _keep(dataset: str, runs_root: Path | str, model) -> None:
+    """Save the classifier as the folder's evaluator file (whole, or not at all)."""
+    p = paths(dataset, runs_root)
+    p["keras"].parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(p["keras"], ".keras")
+    try:
+        model.save(tmp)
+        replace_durably(tmp, p["keras"])
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _ready(dataset: str, runs_root: Path | str, model, **fields: Any) -> None:
+    """Record the saved evaluator as ready (with its file's size and hash) and keep it loaded."""
+    p = paths(dataset, runs_root)
+    info = write_info(dataset, runs_root, state="ready", progress=1.0, message="", error="", trained_at=time.time(),
+                      size=p["keras"].stat().st_size, sha256=_sha256(p["keras"]), **fields)
+    _models[(dataset, str(p["keras"].resolve()))] = (_stamp(p["keras"]), model, info["sha256"])
 
 
 # -- status and background training ---------------------------------------------------------
@@ -227,7 +282,11 @@ def evaluator_status(dataset: str, runs_root: Path | str) -> dict[str, Any]:
                 "message": str(info.get("message") or "starting") if training else "starting"}
     state = info.get("state")
     if state == "ready" and _file_matches(info, paths(dataset, runs_root)["keras"]):
-        return {**out, "state": "ready", "accuracy": float(info["accuracy"]), "progress": 1.0}
+        return {**out, "state": "ready", "accuracy": float(info["accuracy"]), "progress": 1.0,
+                "shipped": info.get("source") == "shipped"}
+    if _shipped_usable(dataset, info):  # installed by the first use, in seconds
+        return {**out, "state": "ready", "accuracy": shipped.info(dataset)["accuracy"], "progress": 1.0,
+                "shipped": True}
     if state == "ready":
         return {**out, "error": "the cached evaluator file is missing or damaged; it will be trained again"}
     if state == "failed":

@@ -36,7 +36,8 @@ def evaluator_notice(dataset: str, key: str) -> bool:
     if state == "ready":
         acc = status.get("accuracy")
         if isinstance(acc, (int, float)):
-            st.caption(f"Evaluator for {dataset} ready (test accuracy {acc:.1%}).")
+            origin = "the one shipped with gandash" if status.get("shipped") else "trained in this runs folder"
+            st.caption(f"Evaluator for {dataset} ready: {origin} (test accuracy {acc:.1%}).")
         return True
     if state == "unavailable":
         st.info(f"Quality metrics are not available yet: {status.get('error')}. {HOW_TO}")
