@@ -152,3 +152,15 @@ def test_health_json_round_trip_and_divergence_from_the_status(tmp_path):
     assert "vanished (from step 1,500)" in health.summary(alerts)
     run.health_path.write_text("{not json")
     assert [a.kind for a in health.read(run)] == ["damaged", "divergence"]  # said in one line; nothing else lost
+
+
+def test_a_one_evaluation_dip_in_variety_is_not_collapse_but_two_in_a_row_are():
+    def ev(step, entropy):
+        return {"step": step, "digit_entropy": entropy, "confidence": 0.9, "precision": 0.9,
+                **{f"hist_{k}": 0.1 for k in range(10)}}
+
+    dip = [ev(350, 0.94), ev(700, 0.77)]  # dcgan-keras, healthy, once in CI
+    assert health.mode_collapse([], dip) is None
+    assert health.mode_collapse([], [*dip, ev(1050, 0.93)]) is None
+    found = health.mode_collapse([], [*dip, ev(1050, 0.70)])
+    assert found is not None and "From step 700" in found["message"] and "0.94 → 0.70" in found["message"]
