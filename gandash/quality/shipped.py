@@ -7,6 +7,7 @@ off. ``python -m gandash.quality.shipped [DATASET ...]`` makes them again.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -33,8 +34,12 @@ def enabled() -> bool:
 
 def info(dataset: str) -> dict[str, Any] | None:
     """What the shipped file says of itself (accuracy, epochs), or None when there is none to use."""
-    if not enabled():
-        return None
+    return _stored(dataset) if enabled() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _stored(dataset: str) -> dict[str, Any] | None:
+    """Read once per process: pages ask for the evaluator's state on every rerun."""
     try:
         with np.load(path(dataset), allow_pickle=False) as d:
             return {"accuracy": float(d["accuracy"]), "epochs": float(d["epochs"]), "layers": int(d["layers"])}
@@ -73,6 +78,7 @@ def save(dataset: str, model, epochs: float) -> float:
     accuracy = float((check.predict(test.images[..., None].astype(np.float32), batch_size=500, verbose=0)
                       .argmax(1) == test.labels).mean())
     WEIGHTS_DIR.mkdir(exist_ok=True)
+    _stored.cache_clear()
     np.savez_compressed(path(dataset), layers=np.int32(len(half)), accuracy=np.float64(accuracy),
                         epochs=np.float64(epochs), **{f"w{i}": w for i, w in enumerate(half)})
     return accuracy
