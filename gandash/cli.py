@@ -297,6 +297,8 @@ def cmd_queue(args, store: RunStore) -> int:
           f"{info['threads_per_trainer']} thread(s) per trainer")
     for item in info["training"]:
         print(f"  slot {item['slot']}: {item.get('run', '?'):40s} training (pid {item.get('pid', '?')})")
+    for k in info["warm"]:
+        print(f"  slot {k}: {'(free)':40s} warm: TensorFlow loaded, takes the next run at once")
     for i, run_id in enumerate(info["waiting"], 1):
         print(f"  #{i}      {run_id:40s} waiting")
     if not info["training"] and not info["waiting"]:
@@ -312,12 +314,17 @@ def cmd_study(args, store: RunStore) -> int:
     if args.study_command == "start":
         plan = studies.plan(args.presets.split(","), args.seeds, args.budget, vary=args.vary, name=args.name,
                             dataset=args.dataset)
-        from gandash.quality.evaluate import ensure_evaluator  # every run is scored by the same, ready evaluator
+        from gandash.quality.evaluator import evaluator_status
 
-        ensure_evaluator(args.dataset, store.root, progress=lambda m: print(m, file=sys.stderr))
+        # every run is scored by the same, ready evaluator; the shipped one counts as ready (its first use installs it)
+        if evaluator_status(args.dataset, store.root)["state"] != "ready":
+            from gandash.quality.evaluate import ensure_evaluator
+
+            ensure_evaluator(args.dataset, store.root, progress=lambda m: print(m, file=sys.stderr))
         plan = studies.start(plan, backend=args.backend)
-        print(f"study {plan['id']}: {len(plan['members'])} runs of {S.Budget.parse(plan['budget']).describe()} "
-              f"each", file=sys.stderr)
+        budget = S.Budget.parse(plan['budget'])
+        print(f"study {plan['id']}: {len(plan['members'])} runs of {budget.describe()} each; "
+              f"{budget.describe_evaluations()}", file=sys.stderr)
         print(plan["id"])
         if args.wait:
             return _wait_for_study(studies, plan)
@@ -389,13 +396,17 @@ def cmd_worker(args, store: RunStore) -> int:
     import time
 
     booted = time.time()  # before TensorFlow: the Monitor shows the imports as their own phase
+    from gandash.backends import warm
     from gandash.engine.train import work
 
+    stay = args.slot_fd is not None and warm.enabled()  # a warm slot: it may train the next waiting run too
     try:
         state = work(args.run_dir, lock_fd=args.lock_fd, slot_fd=args.slot_fd, slot=args.slot, since=args.since,
-                     booted=booted)
+                     booted=booted, keep_slot=stay)
     except ValueError as e:  # a descriptor that is not the run's lock
         raise UserError(str(e)) from None
+    if stay and state in ("finished", "stopped", "diverged"):  # after a failure, start the next run afresh
+        warm.after_run(args.run_dir, args.slot_fd, args.slot)
     return 0 if state in ("finished", "stopped", "diverged") else 1
 
 

@@ -10,6 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("GANDASH_DATA_DIR", str(REPO.parent / "shared" / "data"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GANDASH_WARM_DASHBOARD", "0")  # page tests start no warm trainer unless they test it
 
 
 @pytest.fixture

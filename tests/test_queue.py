@@ -165,3 +165,59 @@ def test_killing_the_process_that_queued_runs_stops_nothing(tmp_path):
     for run in runs:
         wait_state(run, "finished", timeout=300)
     assert runs[0].status()["finished"] <= runs[1].status()["started"] + 0.5  # still one at a time, in order
+
+
+# -- warm slots ------------------------------------------------------------------------------------
+def losses(run):
+    return [v for row in run.metrics() for k, v in sorted(row.items()) if k.endswith("_loss")]
+
+
+@pytest.mark.slow
+def test_a_warm_slot_trains_the_next_runs_in_its_process_and_each_sees_nothing_of_the_last(tmp_path):
+    cli(tmp_path, "queue", "--slots", "1")
+    first = start(tmp_path, *SHORT, "--set", "architecture=mlp", "--set", "seed=1")
+    stopped = start(tmp_path, *LONG, "--set", "seed=2")
+    third = start(tmp_path, *SHORT, "--set", "architecture=dcgan", "--set", "seed=7", "--set", "log_every=1")
+    wait_for(stopped, lambda s: s.get("state") == "running" and s.get("step", 0) >= 5, timeout=120)
+    assert launcher.stop(stopped, wait=60) == "stopped"  # Stop in a warm slot stops that run, not the slot
+    wait_state(third, "finished", timeout=120)
+    pids = {run.status()["pid"] for run in (first, stopped, third)}
+    assert len(pids) == 1  # one process trained all three
+    assert third.status()["startup"]["imports"] < 1.0  # TensorFlow was loaded already
+    assert f"run {third.id}: finished" in third.log_tail() and first.id not in third.log_tail()
+    assert third.id not in first.log_tail()  # each run's output in its own log
+    # the same run trained cold, in a process of its own, gives the same losses
+    cold = RunStore(tmp_path).get(cli(tmp_path, "train", *SHORT, *TINY, "--set", "architecture=dcgan",
+                                      "--set", "seed=7", "--set", "log_every=1").stdout.strip().splitlines()[-1])
+    assert cold.status()["pid"] not in pids
+    assert len(losses(cold)) == 10 and losses(cold) == pytest.approx(losses(third), rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_an_open_dashboard_keeps_a_trainer_warm_that_takes_the_next_start(tmp_path, monkeypatch):
+    from gandash.backends import warm
+
+    monkeypatch.setenv("GANDASH_WARM_DASHBOARD", "1")
+    queue = RunQueue(tmp_path)
+    queue.set_slots(1)
+    assert warm.keep_warm(tmp_path)
+    deadline = time.time() + 60
+    while not (queue.warm() and queue.warm()[0].get("ready")):
+        assert time.time() < deadline, "no warm trainer became ready"
+        time.sleep(0.1)
+    pid = queue.warm()[0]["pid"]
+    assert warm.keep_warm(tmp_path) and [s["pid"] for s in queue.warm()] == [pid]  # one is enough
+    assert "warm: TensorFlow loaded" in cli(tmp_path, "queue").stdout
+    run = start(tmp_path, *SHORT)
+    wait_state(run, "finished", timeout=120)
+    st = run.status()
+    assert st["pid"] == pid and st["startup"]["imports"] < 1.0 and st["startup"]["process"] == 0.0
+    wait_for(run, lambda s: queue.warm(), timeout=10)  # waiting warm again for the next start
+    # a foreground trainer first in line gets the slot: the warm one gives it up
+    fg = RunStore(tmp_path).get(cli(tmp_path, "train", *SHORT, *TINY, timeout=180).stdout.strip().splitlines()[-1])
+    assert fg.status()["state"] == "finished" and fg.status()["pid"] != pid
+    deadline = time.time() + 10
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):  # our child: it has ended once it can be collected
+        assert time.time() < deadline, "the warm trainer did not end"
+        time.sleep(0.1)
+    assert not queue.warm()

@@ -40,7 +40,7 @@ def reap() -> None:
     _children[:] = [p for p in _children if p.poll() is None]
 
 
-def _popen(argv: list[str], log: Path, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+def popen(argv: list[str], log: Path, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """Start ``python ARGV`` detached (its own session: it outlives us and our terminal)."""
     reap()
     with open(log, "ab") as out:
@@ -65,7 +65,7 @@ def ensure(root: Path | str) -> None:
     if lock is None:
         return  # another start began one a moment ago
     try:
-        proc = _popen(["-m", "gandash.backends.dispatch", str(queue.root), str(lock.fd)], queue.dir / "dispatcher.log",
+        proc = popen(["-m", "gandash.backends.dispatch", str(queue.root), str(lock.fd)], queue.dir / "dispatcher.log",
                       (lock.fd,))
         lock.write(trainer_record(proc.pid, role="dispatcher"))
     finally:
@@ -83,7 +83,7 @@ def spawn_trainer(run: Run, lock: locks.Lock, slot: locks.Lock | None = None, k:
         argv += ["--slot-fd", str(slot.fd), "--slot", str(k)]
         fds.append(slot.fd)
     try:
-        proc = _popen(argv, run.log_path, tuple(fds))
+        proc = popen(argv, run.log_path, tuple(fds))
         lock.write(trainer_record(proc.pid))
         if slot is not None:
             slot.write(trainer_record(proc.pid, role="slot", run=run.id, slot=k))
@@ -92,6 +92,24 @@ def spawn_trainer(run: Run, lock: locks.Lock, slot: locks.Lock | None = None, k:
         if slot is not None:
             slot.release()
     return proc.pid
+
+
+def claim(queue: RunQueue, run: Run) -> locks.Lock | None:
+    """The run's lock, taken to start it from the line; None when it is not ours to start (being stopped,
+    deleted or started by someone else: look again next time)."""
+    lock = locks.Lock.acquire(run.lock_path, trainer_record(role="launching", run=run.id)) \
+        if run.dir.is_dir() else None
+    if lock is not None and (read_json(run.status_path) or {}).get("state") != State.QUEUED:
+        queue.leave(run.id)  # stopped while it waited
+        lock.release()
+        return None
+    return lock
+
+
+def begin(queue: RunQueue, run: Run, k: int) -> None:
+    """A claimed run leaves the line for slot K: it is running (starting up) from here, whatever its start-up takes."""
+    queue.leave(run.id)
+    run.write_status(state=State.RUNNING, queue_position=None, slot=k)
 
 
 class Dispatcher:
@@ -105,8 +123,8 @@ class Dispatcher:
         """One look at the line: start what may start; return how many tickets are in line."""
         line = self.queue.waiting()
         free = self.queue.free_slots()
-        started = []
-        for run_id in line[:len(free)]:
+        started, warm = [], len(self.queue.warm())  # the first records in line are a warm slot's to take
+        for run_id in line[warm:warm + len(free)]:
             if not free:
                 break
             ticket = read_json(self.queue.tickets_dir / f"{run_id}.json") or {}
@@ -121,20 +139,14 @@ class Dispatcher:
 
     def _start(self, run: Run, k: int) -> bool:
         """Hand one waiting record and slot K to a new trainer; False when it is not ours to start."""
-        lock = locks.Lock.acquire(run.lock_path, trainer_record(role="launching", run=run.id)) \
-            if run.dir.is_dir() else None
-        if lock is None:  # being stopped, deleted or started by someone else: look again next time
+        lock = claim(self.queue, run)
+        if lock is None:
             return False
         try:
-            if (read_json(run.status_path) or {}).get("state") != State.QUEUED:
-                self.queue.leave(run.id)  # stopped while it waited
-                return False
             slot = self.queue.take_slot(k, run.id)
             if slot is None:
                 return False
-            self.queue.leave(run.id)
-            # it holds a slot from now on: running (starting up), not waiting, whatever its start-up takes
-            run.write_status(state=State.RUNNING, queue_position=None, slot=k)
+            begin(self.queue, run, k)
             try:
                 spawn_trainer(run, lock, slot, k)  # the child holds both locks from here on
             except OSError as e:  # no process could be started (out of memory, ...): say so on the run

@@ -151,26 +151,28 @@ def weights_finite(model) -> bool:
 
 
 def work(run_dir: str | Path, *, lock_fd: int | None = None, slot_fd: int | None = None, slot: int | None = None,
-         since: float | None = None, booted: float | None = None, placement: dict | None = None) -> str:
+         since: float | None = None, booted: float | None = None, placement: dict | None = None,
+         keep_slot: bool = False) -> str:
     """The trainer process's entry (``python -m gandash worker``, a Ray task): train one run directory.
 
     ``lock_fd`` and ``slot_fd`` are the run's lock and slot K's lock, taken by the dispatcher and handed
     down; ``since`` is when it handed them, ``booted`` when this process began to import the trainer.
     ``placement`` (a Ray task's cores and node) means the
-    backend queued it, so it takes no slot here.
+    backend queued it, so it takes no slot here. With ``keep_slot`` the slot stays held when the run ends (a warm
+    slot trains the next run in it: backends/warm.py).
     """
     run = Run(Path(run_dir).resolve())
     lock = Lock.adopt(run.lock_path, lock_fd) if lock_fd is not None else None
     held = (Lock.adopt(queue_of(run).slot_path(slot), slot_fd), slot) if slot_fd is not None else None
     placement = placement or {}
     return train(run, lock=lock, slot=held, queued=placement.get("queued", True), threads=placement.get("threads"),
-                 node=placement.get("node", ""), since=since, booted=booted)
+                 node=placement.get("node", ""), since=since, booted=booted, keep_slot=keep_slot)
 
 
 def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool = True, verbose: bool = False,
           on_row: Callable[[dict], None] | None = None, queued: bool = True, threads: int | None = None,
           node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None,
-          booted: float | None = None) -> str:
+          booted: float | None = None, keep_slot: bool = False) -> str:
     """Train the run to its end (or until stopped); return the final state.
 
     The chief trains only while it holds the run's trainer lock: ``lock`` when the caller
@@ -190,18 +192,18 @@ def train(run: Run, *, lock: Lock | None = None, install_signal_handlers: bool =
         run = scratch_copy(run)  # the chief holds the run's slot for the whole cluster
     try:
         return _train_holding_lock(run, lock, queue, install_signal_handlers, verbose, on_row, threads, node, slot,
-                                   since, booted)
+                                   since, booted, keep_slot)
     finally:
         if lock is not None:
             lock.release()
-        if slot is not None:
+        if slot is not None and not keep_slot:
             slot[0].release()
 
 
 def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, install_signal_handlers: bool,
                         verbose: bool, on_row: Callable[[dict], None] | None, threads: int | None = None,
                         node: str = "", slot: tuple[Lock, int] | None = None, since: float | None = None,
-          booted: float | None = None) -> str:
+          booted: float | None = None, keep_slot: bool = False) -> str:
     stop = threading.Event()
     if install_signal_handlers:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -298,5 +300,5 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
         return "failed"
     finally:
         status.close()
-        if slot is not None:
+        if slot is not None and not keep_slot:
             slot[0].release()  # the caller releases its copy too: the slot is free once both are closed

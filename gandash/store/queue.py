@@ -13,7 +13,9 @@ when its trainer dies, so ``kill -9`` frees the slot at once and no pid file is 
 
     settings.json         {"slots": N}; absent = the default from the hardware
     devices.json          the GPUs TensorFlow saw, written by trainers (so readers need no TF)
-    slot-K.lock           held by the trainer training in slot K; its record names the run
+    slot-K.lock           held by the trainer training in slot K; its record names the run (or says
+                          ``role: warm``: a warm trainer waiting there for the next run, see backends/warm.py)
+    dashboard.json        {"seen": t}: when an open dashboard last asked for a warm slot
     tickets/<run>.json    {"order": t, "kind": "record" | "waiter", "boot": id}: a run's place in line
     dispatcher.lock       held by the live dispatcher
     line.json             {"line": [run ids]}: the order the dispatcher last saw (readers' positions)
@@ -177,14 +179,22 @@ class RunQueue:
                 line.append(run_id)
         return line
 
-    def training(self) -> list[dict[str, Any]]:
-        """The held slots: ``{"slot": K, "run": id, "pid": ..., "since": ...}``, by slot."""
+    def held(self) -> list[dict[str, Any]]:
+        """The held slots: ``{"slot": K, "run": id, "pid": ..., "since": ..., "role": ...}``, by slot."""
         out = []
         for k in self._slot_indices():
             record = locks.holder(self.slot_path(k))
             if record is not None:
                 out.append({"slot": k, **record})
         return out
+
+    def training(self) -> list[dict[str, Any]]:
+        """The slots whose trainer trains a run, by slot."""
+        return [s for s in self.held() if s.get("role") != "warm"]
+
+    def warm(self) -> list[dict[str, Any]]:
+        """The slots held by a warm trainer that waits for the next run (TensorFlow loaded)."""
+        return [s for s in self.held() if s.get("role") == "warm"]
 
     def _slot_indices(self) -> list[int]:
         """Every slot that has a lock file (slots above N stay held until their trainer ends)."""
@@ -214,7 +224,7 @@ class RunQueue:
         seen = None
         while not stop():
             n = self.slots()
-            held = {s["slot"] for s in self.training()}
+            held = {s["slot"] for s in self.held()}
             line = self.waiting()
             pos = line.index(run_id) if run_id in line else len(line)
             if pos < n - len(held):
@@ -239,14 +249,15 @@ class RunQueue:
 
     def free_slots(self) -> list[int]:
         """The slots below N that no trainer holds, lowest first."""
-        held = {s["slot"] for s in self.training()}
+        held = {s["slot"] for s in self.held()}
         return [k for k in range(self.slots()) if k not in held]
 
     def describe(self) -> dict[str, Any]:
         """Everything ``python -m gandash queue`` and the Runs page show."""
         return {"slots": self.slots(), "explicit": self.explicit_slots(), "default": self.default_slots(),
                 "cpu_cores": cpu_cores(), "threads_per_trainer": self.threads_per_trainer(),
-                "training": self.training(), "waiting": self.waiting()}
+                "training": self.training(), "warm": [s["slot"] for s in self.warm()],
+                "waiting": self.waiting()}
 
 
 def queue_of(run: Run) -> RunQueue:

@@ -38,6 +38,16 @@ def store() -> RunStore:
     return RunStore(default_runs_dir())
 
 
+def keep_warm() -> None:
+    """While the dashboard is open one trainer waits warm, so a Start trains within seconds (backends/warm.py)."""
+    from gandash.backends import warm
+
+    try:
+        warm.keep_warm(store().root)
+    except OSError:
+        pass  # a runs folder we cannot write: starts begin cold, as the CLI's do
+
+
 def presenting() -> bool:
     """True in presentation mode: big fonts, editing controls hidden."""
     return bool(st.session_state.get("present", False))

@@ -37,6 +37,7 @@ def main(default: str = "runs") -> None:
     st.set_page_config(page_title="gandash", page_icon=":material/blur_on:", layout="wide")
     nav = st.navigation([page(name, default=name == default) for name in PAGES])
     common.sidebar()
+    common.keep_warm()
     try:
         nav.run()
     except GandashError as e:  # the one place a page's uncaught user error is shown: one line, no traceback
