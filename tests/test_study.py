@@ -157,7 +157,8 @@ def test_a_leaderboard_cell_shows_the_median_then_the_range_over_seeds():
 
 def test_the_total_time_counts_waves_of_slots_with_start_up_and_evaluations():
     plan = {"budget_seconds": 60.0, "members": [{}] * 5}
-    one = 60.0 + S.STARTUP_S + S.EVAL_POINTS * S.EVAL_S
+    points, n = S.Budget(seconds=60.0).evaluations()
+    one = 60.0 + S.STARTUP_S + (points - 1) * S.eval_cost(n) + S.eval_cost(S.EVAL_LAST_N)
     assert S.estimate_seconds(plan, 1) == pytest.approx(5 * one)
     assert S.estimate_seconds(plan, 2) == pytest.approx(3 * one)
     assert math.isnan(S.estimate_seconds({"budget_steps": 100, "members": [{}]}, 1))

@@ -215,11 +215,12 @@ class Evaluation(keras.callbacks.Callback):
         s.evaluated = bool(by_steps or by_time)
         if not s.evaluated:
             return
-        from gandash.quality.evaluate import evaluate_in_training
+        from gandash.quality.evaluate import TRAINING_N, evaluate_in_training
 
         self.status.update(step=s.step, phase="evaluating")
         t = time.perf_counter()
-        evaluate_in_training(self.run, self.model.sampler, cfg, s.step)
+        n = max(cfg.eval_samples, TRAINING_N) if s.outcome else cfg.eval_samples  # the last is what leaderboards read
+        evaluate_in_training(self.run, self.model.sampler, cfg, s.step, n=n)
         s.pause(time.perf_counter() - t)  # evaluating is not training
         if cfg.eval_seconds:
             self.next_wall = (s.wall() // cfg.eval_seconds + 1) * cfg.eval_seconds

@@ -27,7 +27,14 @@ STUDY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 MAX_PRESETS, MAX_SEEDS, MAX_VALUES = 6, 5, 5
 EVAL_POINTS = 10  # in-training evaluations per run, at equal fractions of the budget
 REACH_CONFIDENCE = 0.8
-STARTUP_S, EVAL_S = 12.0, 1.5  # a run's start-up before its first step, and one in-training evaluation (2 cores)
+EVAL_SHARE = 0.1  # a time budget spends at most this share of itself evaluating
+EVAL_LAST_N = 2000  # samples of a run's last evaluation (the leaderboard's)
+STARTUP_S = 4.0  # a run's start-up before its first step in a warm slot (2 cores; a cold one takes about 10 s)
+
+
+def eval_cost(n: int) -> float:
+    """Seconds one in-training evaluation of ``n`` samples takes on 2 cores (the default preset, the slowest)."""
+    return 0.05 + 0.55 * n / 1000
 VARIED = ("architecture", "seed", "study", "name")  # what a study sets itself; never --vary
 # Leaderboard columns: (key, title, better is "low" or "high")
 COLUMNS = (("fd", "FD", "low"), ("confidence", "confidence", "high"), ("rarest_share", "rarest digit", "high"),
@@ -70,11 +77,38 @@ class Budget:
     def describe(self) -> str:
         return f"{self.steps:,} steps" if self.steps else _duration(self.seconds)
 
-    def overrides(self) -> dict[str, Any]:
+    def evaluations(self) -> tuple[int, int]:
+        """(evaluations per run, samples in each but the last) for this budget.
+
+        A budget in steps gets :data:`EVAL_POINTS` full evaluations (its speed is not known in advance).
+        A time budget spends at most :data:`EVAL_SHARE` of itself evaluating. The last evaluation, which the
+        leaderboard reads, always scores :data:`EVAL_LAST_N` samples; the others (the curves) score as many
+        as fit: :data:`EVAL_POINTS` of 2,000 or 1,000 where the budget allows, else as many of 500 as fit, and
+        never fewer than 3 points. Every run of a study has the same budget, so the same plan: its variants'
+        curves compare point by point.
+        """
         if self.steps:
-            return {"steps": self.steps, "max_seconds": 0.0, "eval_every": max(1, self.steps // EVAL_POINTS)}
-        return {"steps": 10_000_000, "max_seconds": self.seconds, "eval_seconds": self.seconds / EVAL_POINTS,
-                "eval_every": 0}
+            return EVAL_POINTS, EVAL_LAST_N
+        share = EVAL_SHARE * self.seconds - eval_cost(EVAL_LAST_N)
+        for n in (2000, 1000):
+            if share >= (EVAL_POINTS - 1) * eval_cost(n):
+                return EVAL_POINTS, n
+        return max(3, min(EVAL_POINTS, 1 + int(share // eval_cost(500)))), 500
+
+    def overrides(self) -> dict[str, Any]:
+        points, n = self.evaluations()
+        if self.steps:
+            return {"steps": self.steps, "max_seconds": 0.0, "eval_every": max(1, self.steps // points),
+                    "eval_samples": n}
+        return {"steps": 10_000_000, "max_seconds": self.seconds, "eval_seconds": self.seconds / points,
+                "eval_every": 0, "eval_samples": n}
+
+    def describe_evaluations(self) -> str:
+        points, n = self.evaluations()
+        if n == EVAL_LAST_N:
+            return f"{points} evaluations of {EVAL_LAST_N:,} samples per run"
+        return (f"{points} evaluations per run: {points - 1} of {n:,} samples for the curves, "
+                f"the last of {EVAL_LAST_N:,}")
 
 
 def damage(data: Any, study_id: str) -> str:
@@ -382,9 +416,16 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 def estimate_seconds(plan: dict[str, Any], slots: int) -> float:
     """Wall time the queue needs for a time-budget study: each run's budget, start-up and evaluations,
     in waves of ``slots`` (NaN for a budget in steps, whose speed is not known before it runs)."""
-    per_run = plan.get("budget_seconds") or math.nan
     waves = math.ceil(len(plan.get("members", [])) / max(1, slots))
-    return waves * (per_run + STARTUP_S + EVAL_POINTS * EVAL_S)
+    return waves * run_seconds(plan.get("budget_seconds") or math.nan)
+
+
+def run_seconds(budget_seconds: float) -> float:
+    """Wall time of one run of a time budget: the budget, a warm start-up and its evaluations."""
+    if not math.isfinite(budget_seconds) or budget_seconds <= 0:
+        return math.nan
+    points, n = Budget(seconds=budget_seconds).evaluations()
+    return budget_seconds + STARTUP_S + (points - 1) * eval_cost(n) + eval_cost(EVAL_LAST_N)
 
 
 def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
@@ -393,10 +434,11 @@ def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
     total = len(study.get("members", []))
     done = sum(s.get("state") not in ACTIVE_STATES for s in states)
     per_run = study.get("budget_seconds") or math.nan
+    one = run_seconds(per_run) if isinstance(per_run, (int, float)) else math.nan
     slots = study_slots(studies, study, states)
     waiting = sum(s.get("state") == "queued" for s in states)
     training_left = [max(0.0, per_run - float(s.get("wall_time") or 0)) for s in states if s.get("state") == "running"]
-    eta = (math.ceil(waiting / slots) * (per_run + STARTUP_S + EVAL_POINTS * EVAL_S)
+    eta = (math.ceil(waiting / slots) * one
            + (max(training_left) if training_left else 0.0))
     return {"done": done, "total": total, "eta_seconds": eta if done < total else 0.0, "states": states}
 

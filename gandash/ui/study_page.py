@@ -76,8 +76,8 @@ def new_study(studies: S.Studies) -> None:
         when = (f"about {common.fmt_duration(total)} in all" if math.isfinite(total)
                 else "a time that depends on each preset's speed (a budget in steps)")
         st.markdown(f"**{n} runs** of {S.Budget.parse(budget).describe()} each, {where}: "
-                    f"{when}, counting each run's start-up (~{S.STARTUP_S:.0f} s) and its "
-                    f"{S.EVAL_POINTS} in-training evaluations.")
+                    f"{when}, counting each run's start-up (~{S.STARTUP_S:.0f} s) and its evaluations: "
+                    f"{S.Budget.parse(budget).describe_evaluations()}.")
     ready = quality.evaluator_notice(dataset, "study")
     if st.button("Start the study", type="primary", icon=":material/play_arrow:", key="st_start",
                  disabled=plan is None or not ready):
