@@ -56,12 +56,15 @@ def queue_panel(root) -> None:
     queue = RunQueue(root)
     info = queue.describe()
     origin = "set for this folder" if info["explicit"] else "this machine's default"
-    with st.expander(f"Queue: {info['slots']} slot(s), {len(info['training'])} training, "
+    warm = f", {len(info['warm'])} warm" if info["warm"] else ""
+    with st.expander(f"Queue: {info['slots']} slot(s), {len(info['training'])} training{warm}, "
                      f"{len(info['waiting'])} waiting"):
         st.caption(f"Every start waits here for a free slot, first in, first out. {info['slots']} slot(s), "
                    f"{origin} (default {info['default']}: one per GPU TensorFlow sees, else one per 4 cores); "
                    f"each trainer uses {info['threads_per_trainer']} of the {info['cpu_cores']} cores. "
-                   "A time budget counts only the seconds a run trains in its slot.")
+                   "A time budget counts only the seconds a run trains in its slot. A trainer whose run ends "
+                   "stays warm (TensorFlow loaded) and takes the next run at once; while this dashboard is open "
+                   "one waits warm in a free slot, so a Start trains within seconds.")
         if common.presenting():
             return
         row = st.container(horizontal=True, vertical_alignment="bottom")
