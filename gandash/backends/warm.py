@@ -24,6 +24,7 @@ from gandash.store.queue import RunQueue
 from gandash.store.runs import Run, atomic_write_json, read_json, trainer_record
 
 NEXT_S = 1.0  # after its run, a trainer looks this long for the next waiting run before it exits
+MAX_RUNS = 25  # then the slot's next run starts in a fresh process (a bound on whatever a process accumulates)
 DASHBOARD_S = 900.0  # the dashboard's warm trainer lives while a page was shown this recently
 SEEN_EVERY_S = 30.0  # how often a page refreshes dashboard.json
 POLL_S = 0.05
@@ -96,7 +97,10 @@ class WarmSlot:
     def serve(self, patience: float | None) -> None:
         """Train waiting runs until none comes within ``patience``; then give the slot up."""
         try:
-            while (claimed := self.next_run(patience)) is not None:
+            for _ in range(MAX_RUNS):
+                claimed = self.next_run(patience)
+                if claimed is None:
+                    break
                 self.train(*claimed)
                 patience = NEXT_S if patience is not None else None
         finally:
