@@ -102,7 +102,6 @@ class WarmSlot:
                 if claimed is None:
                     break
                 self.train(*claimed)
-                patience = NEXT_S if patience is not None else None
         finally:
             self.slot.release()
 
