@@ -188,6 +188,11 @@ class RunConfig:
                                       "(what leaderboards read). 500 take about a quarter of the time of 2000.",
         valid=lambda v: 100 <= v <= 100_000, allowed="an integer from 100 to 100000",
         applies=lambda v: bool(v["eval_every"] or v["eval_seconds"]))
+    probe_every: int = setting(250, "Judge the images every this many steps for the health alerts (0 = off): the "
+                                    "evaluator scores 300 samples, off the training clock. Only while eval_every "
+                                    "and eval_seconds are off, whose evaluations serve instead.",
+        valid=lambda v: 0 <= v <= 10_000_000, allowed="0 (off) to 10000000",
+        applies=lambda v: not (v["eval_every"] or v["eval_seconds"]))
     steps_per_execution: int = setting(10, "Training steps run per compiled call (higher = less Python overhead).",
         valid=lambda v: 1 <= v <= 1000, allowed="an integer from 1 to 1000")
     jit_compile: bool = setting(False, "Compile the training step with XLA.")

@@ -200,7 +200,8 @@ class Checkpoints(keras.callbacks.Callback):
 
 class Evaluation(keras.callbacks.Callback):
     """Quality metrics into eval.csv every ``eval_every`` steps and/or ``eval_seconds`` of training,
-    and at the end; the training clock waits while it evaluates."""
+    and at the end; else a small probe every ``probe_every`` steps, for the health alerts. The
+    training clock waits while it evaluates."""
 
     def __init__(self, run: Run, cfg, state: TrainingState, status):
         super().__init__()
@@ -212,15 +213,19 @@ class Evaluation(keras.callbacks.Callback):
         s, cfg = self.state, self.cfg
         by_steps = cfg.eval_every and (s.crossed(cfg.eval_every) or (s.outcome and s.step % cfg.eval_every))
         by_time = cfg.eval_seconds and (s.wall() >= self.next_wall or s.outcome)
-        s.evaluated = bool(by_steps or by_time)
+        probe = (cfg.probe_every and not (cfg.eval_every or cfg.eval_seconds) and s.crossed(cfg.probe_every)
+                 and not s.outcome)  # the health alerts' look at the images, when no evaluation is asked for
+        s.evaluated = bool(by_steps or by_time or probe)
         if not s.evaluated:
             return
-        from gandash.quality.evaluate import TRAINING_N, evaluate_in_training
+        from gandash.quality.evaluate import PROBE_N, TRAINING_N, evaluate_in_training
 
         self.status.update(step=s.step, phase="evaluating")
         t = time.perf_counter()
         n = max(cfg.eval_samples, TRAINING_N) if s.outcome else cfg.eval_samples  # the last is what leaderboards read
-        evaluate_in_training(self.run, self.model.sampler, cfg, s.step, n=n)
+        if probe and not (by_steps or by_time):
+            n = PROBE_N
+        evaluate_in_training(self.run, self.model.sampler, cfg, s.step, n=n, quiet=bool(probe))
         s.pause(time.perf_counter() - t)  # evaluating is not training
         if cfg.eval_seconds:
             self.next_wall = (s.wall() // cfg.eval_seconds + 1) * cfg.eval_seconds

@@ -6,6 +6,7 @@ from typing import Any
 import streamlit as st
 
 from gandash.explore import plots
+from gandash.quality.evaluate import PROBE_N
 from gandash.store.runs import Run
 from gandash.ui import common
 
@@ -96,6 +97,10 @@ def eval_panel(run: Run, dataset: str) -> None:
             st.info("No quality metrics for this run yet. " + HOW_TO)
             evaluate_now(run)
         return
+    if all(r.get("n") == PROBE_N for r in rows) and not big:
+        st.caption(f"These are the health probe's quick looks at the images ({PROBE_N} samples every `probe_every` "
+                   f"steps, for the health alerts): FD from {PROBE_N} samples reads higher than from 2,000, and "
+                   f"real data's column is scored on more. Evaluate now for a full figure, or set `eval_every`.")
     if len(rows) > 1:  # one evaluation is a table, not a curve
         common.chart(plots.eval_figure(rows, big=big), f"eval_{run.id}")
     last = rows[-1]

@@ -23,7 +23,7 @@ GROUPS = {
                      "g_beta2", "g_clipvalue", "d_optimizer", "d_lr", "d_beta1", "d_beta2", "d_clipvalue", "lr_end"),
     "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "update", "gp_weight",
                              "ema", "augment"),
-    "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every", "eval_seconds",
+    "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every", "eval_seconds", "probe_every",
                  "eval_samples", "steps_per_execution", "jit_compile", "distribute", "mixed_precision"),
 }
 STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1, "code_weight": 0.1,
