@@ -149,7 +149,7 @@ def cmd_status(args, store: RunStore) -> int:
         print("health: no alert")
     for a in found:
         since = f"from step {a.step:,}" + ("" if a.ongoing else f" to {a.last_step:,}, then passed")
-        print(f"\n⚠ {a.title} ({since})\n  {a.message}")
+        print(f"\n⚠ {a.title} ({since})\n  {a.message}" + (f"\n  {a.sure}" if a.sure else ""))
         for r in a.remedies:
             changes = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.changes.items())
             print(f"  try: {r.label}: --set {changes.replace(', ', ' --set ')}  ({r.why})")

@@ -139,6 +139,7 @@ def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_p
         goto(page, url, "monitor", run=sick.id)
         expect(page.get_by_text("The discriminator is winning").first).to_be_visible()
         expect(page.get_by_text("Slow the discriminator down")).to_be_visible()
+        expect(page.get_by_text("Bring D's rate near G's")).to_be_visible()  # the first remedy: D learns 50× as fast
         page.locator(".js-plotly-plot .shapelayer path").first.wait_for(state="attached")  # the marker line
         shoot(page, shots / "health_alert.png")
         page.get_by_role("button", name="Duplicate with this change").first.click()
@@ -147,12 +148,12 @@ def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_p
         expect(page.get_by_text(re.compile(r"Settings copied from run .* with one change"))).to_be_visible()
         page.get_by_text("Optimisation", exact=True).click()
         settle(page, 0.3)
-        assert float(page.get_by_label("d_lr", exact=True).input_value()) == 0.00025
+        assert float(page.get_by_label("d_lr", exact=True).input_value()) == 4e-05
         assert float(page.get_by_label("g_lr", exact=True).input_value()) == 2e-05
         page.get_by_role("button", name="Start training").click()
         page.wait_for_url(re.compile(r"/monitor\?run=[a-z0-9-]+"), timeout=60_000)
         fixed = store.get(page.url.split("run=")[1])
-        assert fixed.id != sick.id and fixed.config().d_lr == 0.00025 and fixed.config().g_lr == 2e-05
+        assert fixed.id != sick.id and fixed.config().d_lr == 4e-05 and fixed.config().g_lr == 2e-05
         launcher.stop(fixed, wait=60)
 
 

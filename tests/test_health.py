@@ -164,3 +164,48 @@ def test_a_one_evaluation_dip_in_variety_is_not_collapse_but_two_in_a_row_are():
     assert health.mode_collapse([], [*dip, ev(1050, 0.93)]) is None
     found = health.mode_collapse([], [*dip, ev(1050, 0.70)])
     assert found is not None and "From step 700" in found["message"] and "0.94 → 0.70" in found["message"]
+
+
+def with_scores(rows, real=0.62, fake=0.38, seed=0):
+    """D's mean scores of real and generated images on each row, with a little noise."""
+    rng = np.random.default_rng(seed)
+    for r in rows:
+        r["d_real"] = float(np.clip(real + 0.03 * rng.standard_normal(), 0, 1))
+        r["d_fake"] = float(np.clip(fake + 0.03 * rng.standard_normal(), 0, 1))
+    return rows
+
+
+def test_a_discriminator_steadily_sure_of_the_fakes_wins_even_while_g_loss_holds():
+    assert kinds(with_scores(healthy_rows()), healthy_evals()) == []
+    rows = set_from(with_scores(healthy_rows()), 1000, "d_fake", lambda s: 0.1)
+    rows = set_from(rows, 1000, "d_acc_fake", lambda s: 0.93)  # not the 99 % the first rule waits for
+    alerts = health.diagnose(rows, healthy_evals(), make_config("fast"))
+    assert [a.kind for a in alerts] == ["discriminator_wins"]
+    assert 1000 < alerts[0].step <= 1400 and "0.10 on average" in alerts[0].message and "93%" in alerts[0].message
+    # as sure of the fakes for a seventh of the window: D ahead for a moment
+    brief = set_from(with_scores(healthy_rows()), 1000, "d_fake", lambda s: 0.1 if s < 1060 else 0.38)
+    assert kinds(set_from(brief, 1000, "d_acc_fake", lambda s: 0.93 if s < 1060 else 0.8), healthy_evals()) == []
+    # real images scored far above generated ones, steadily: D is winning too
+    apart = set_from(with_scores(healthy_rows()), 1000, "d_real", lambda s: 0.8)
+    apart = set_from(apart, 1000, "d_fake", lambda s: 0.3)
+    assert kinds(apart, healthy_evals()) == ["discriminator_wins"]
+    assert kinds(rows, healthy_evals(), make_config("wgan-gp")) == []  # a critic's scores are not probabilities
+
+
+def test_a_discriminator_at_chance_is_an_alert_only_while_the_images_are_poor():
+    rows = set_from(with_scores(healthy_rows()), 1000, "d_real", lambda s: 0.51)
+    rows = set_from(rows, 1000, "d_fake", lambda s: 0.48)
+    poor = [{**e, "confidence": 0.2} for e in healthy_evals()]
+    alerts = health.diagnose(rows, poor, make_config("fast"))
+    assert [a.kind for a in alerts] == ["d_at_chance"] and 1000 < alerts[0].step <= 1400
+    assert "only 20% of the samples" in alerts[0].message
+    assert "Lower D's learning rate" in [r.label for r in alerts[0].remedies]
+    assert kinds(rows, healthy_evals()) == []  # a generator good enough to fool D: no alert
+    assert kinds(rows, []) == []  # nothing judged the images: no alert
+
+
+def test_no_progress_compares_evaluations_of_one_sample_count():
+    flat = [{"step": float(s), "n": 300.0, "fd": 80.0 + (s % 500) / 100} for s in range(250, 2001, 250)]
+    assert kinds([], flat) == ["no_progress"]
+    # a last evaluation of more samples reads a lower FD: that is not progress, and not compared
+    assert kinds([], flat + [{"step": 2000.0, "n": 2000.0, "fd": 40.0}]) == ["no_progress"]

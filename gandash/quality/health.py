@@ -25,6 +25,20 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "d_wins_accuracy": (0.99, "D calls over 99 % of the fakes fake: healthy runs of every preset stay below it"),
     "d_wins_steps": (300, "a stretch of steps, not a moment: D pulls ahead for a while in healthy runs too"),
     "d_wins_g_rise": (0.5, "G's loss climbs by at least this much (nats) over the stretch: G is losing ground"),
+    "d_wins_window": (400, "D's and G's scores are averaged over this many steps: one interval's dip means nothing"),
+    "d_wins_level": (0.15, "D gives the generated images a mean score (D(G(z))) below this, steadily: healthy runs of "
+                           "every preset average 0.36 or more after the warm-up"),
+    "d_wins_level_acc": (0.85, "…and calls over 85 % of them fake"),
+    "d_wins_level_steps": (100, "for two checks in a row at least (the window already smooths)"),
+    "d_wins_gap": (0.3, "or D scores real images this much higher than generated ones, on average over the window: "
+                        "healthy runs of every preset keep the gap at 0.21 or less (dcgan-keras and acgan under 0.1), "
+                        "and D's rate 20× G's opens it to 0.44-0.69"),
+    "d_wins_gap_acc": (0.75, "…while calling over 75 % of the fakes fake"),
+    "chance_gap": (0.2, "D scores real images at most this much higher than generated ones, averaged over the "
+                        "window: it barely tells them apart (D's rate 50× too high: 0.16)…"),
+    "chance_confidence": (0.25, "…while the evaluator reads fewer than a quarter of the samples with confidence: "
+                                "poor digits (healthy dcgan-tricks, the slowest preset, reads a third by step 750). "
+                                "A good generator may fool D; a poor one should not"),
     "vanish_ratio": (0.01, "G's gradient norm below 1 % of its largest typical size so far (a median of 5 rows): "
                            "its weights stop moving; healthy preset runs dip to 4 % for a moment at most"),
     "vanish_steps": (200, "for a stretch of steps, not one interval"),
@@ -39,6 +53,10 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
                                     "and dcgan-keras dipped by 0.17 for one evaluation"),
     "collapse_recall_drop": (0.5, "recall (coverage) falls to half its best while precision (realism) holds"),
     "collapse_recall_min": (0.3, "recall must first have reached this: below it, recall is mostly noise"),
+    "collapse_sliver_recall": (0.03, "recall (coverage) below this in two evaluations in a row…"),
+    "collapse_sliver_confidence": (0.6, "…while the evaluator reads most samples with confidence: readable digits "
+                                        "that cover a sliver of the data. Healthy runs whose digits are readable "
+                                        "cover 0.14 or more"),
     "collapse_spread_ratio": (0.35, "the fixed grid's images, per digit or code, differ less than 35 % as much "
                                     "as they did at best: G draws nearly one image"),
     "collapse_spread_steps": (200, "for two grids in a row at the default sample_every of 100"),
@@ -48,7 +66,14 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "stall_share": (0.5, "FD flat over the last half of the training so far"),
     "stall_gain": (0.05, "flat: less than 5 % better; slow healthy presets gain over 13 % in that time"),
     "stall_fd": (30.0, "only while FD is above 30: below it the digits are good and a plateau is convergence"),
-    "stall_evals": (4, "at least this many evaluations in that stretch"),
+    "stall_evals": (3, "at least this many evaluations in that stretch (the probe looks every 250 steps)"),
+}
+
+
+# What healthy runs show, for the alerts' "why" (bench/health_set.py, healthy runs of every preset, seed 0).
+HEALTHY_TEXT = {
+    "d_fake": "Healthy runs of every preset score generated images 0.36 or more, within 0.21 of real ones",
+    "d_real": "Healthy runs of every preset read a third of their samples or more with confidence by step 750",
 }
 
 
@@ -73,6 +98,7 @@ class Alert:
     last_step: int  # the last step at which it still held
     ongoing: bool  # it still holds at the latest step checked
     remedies: tuple[Remedy, ...] = ()
+    sure: str = ""  # how sure: what this alert did on the calibration set
 
     @property
     def title(self) -> str:
@@ -96,7 +122,8 @@ class Alert:
             return cls("damaged", f"health.json holds an entry this version cannot read: {str(d)[:80]}", 0, 0, False)
         raw = d.get("remedies")
         remedies = tuple(r for r in map(_remedy, raw if isinstance(raw, list) else []) if r is not None)
-        return cls(kind, message, step, last, d["ongoing"], remedies if kind in KINDS else ())
+        sure = d.get("sure") if isinstance(d.get("sure"), str) else ""
+        return cls(kind, message, step, last, d["ongoing"], remedies if kind in KINDS else (), sure[:300])
 
 
 def _remedy(d: Any) -> Remedy | None:
@@ -115,6 +142,7 @@ KINDS = {
     "mode_collapse": "Mode collapse",
     "discriminator_wins": "The discriminator is winning",
     "vanishing_gradient": "The generator's gradient has vanished",
+    "d_at_chance": "The discriminator cannot tell real from generated",
     "oscillation": "The losses swing ever wider",
     "no_progress": "No progress",
     "divergence": "Training diverged",
@@ -166,7 +194,72 @@ def discriminator_wins(rows: Sequence[dict]) -> dict | None:
             return _alert("discriminator_wins",
                           f"From step {steps[a]:,.0f} the discriminator spotted {acc[a:b + 1].mean():.1%} of the "
                           f"generated images, and the generator's loss climbed by {rise:.1f}. A critic that is "
-                          f"always sure gives the generator little to learn from.", steps, a, b, steps[-1])
+                          f"always sure gives the generator little to learn from. Healthy runs of every preset "
+                          f"call fewer than 99 % fake for this long.", steps, a, b, steps[-1])
+    return None
+
+
+def _aligned(rows: Sequence[dict], keys: Sequence[str]) -> tuple[np.ndarray, ...]:
+    """(steps, one array per key) of the rows where every key is a finite number."""
+    keep = [r for r in rows if all(isinstance(r.get(k), float) and math.isfinite(r[k]) for k in keys)]
+    return (np.array([r["step"] for r in keep], np.float64),
+            *(np.array([r[k] for r in keep], np.float64) for k in keys))
+
+
+def _trailing_means(steps: np.ndarray, values: Sequence[np.ndarray], window: float) -> tuple[np.ndarray, ...]:
+    """At each row, the mean of each series over the rows of the last ``window`` steps (NaN until the
+    window lies wholly after the warm-up)."""
+    lo = np.searchsorted(steps, steps - window, side="right")
+    ready = steps - window >= limit("warmup_steps")
+    out = []
+    for v in values:
+        c = np.concatenate([[0.0], np.cumsum(v)])
+        idx = np.arange(len(v))
+        means = (c[idx + 1] - c[lo]) / np.maximum(idx + 1 - lo, 1)
+        out.append(np.where(ready, means, np.nan))
+    return tuple(out)
+
+
+def discriminator_level(rows: Sequence[dict]) -> dict | None:
+    """D scores the generated images low, or far below the real ones, and calls most of them fake, steadily
+    (means over a window)."""
+    steps, real, fake, acc = _aligned(rows, ("d_real", "d_fake", "d_acc_fake"))
+    if not len(steps):
+        return None
+    window = limit("d_wins_window")
+    m_real, m_fake, m_acc = _trailing_means(steps, (real, fake, acc), window)
+    low = (m_fake <= limit("d_wins_level")) & (m_acc >= limit("d_wins_level_acc"))
+    apart = (m_real - m_fake >= limit("d_wins_gap")) & (m_acc >= limit("d_wins_gap_acc"))
+    for a, b in _stretches(steps, low | apart, limit("d_wins_level_steps")):
+        return _alert("discriminator_wins",
+                      f"From step {steps[a]:,.0f} the discriminator has been sure of the generated images: over "
+                      f"the last {window:,.0f} steps it scored them {m_fake[b]:.2f} on average against "
+                      f"{m_real[b]:.2f} for real ones (1 = sure it is real), and called {m_acc[b]:.0%} of them fake. "
+                      f"{HEALTHY_TEXT['d_fake']}. A critic this sure gives the generator little to learn from.",
+                      steps, a, b, steps[-1])
+    return None
+
+
+def d_at_chance(rows: Sequence[dict], evals: Sequence[dict]) -> dict | None:
+    """D scores real and generated images nearly alike while the images are poor: D has stopped telling
+    them apart, not because G is good."""
+    steps, real, fake = _aligned(rows, ("d_real", "d_fake"))
+    ev = [e for e in evals if isinstance(e.get("confidence"), float) and math.isfinite(e["confidence"])]
+    if not len(steps) or not ev:
+        return None
+    window = limit("d_wins_window")
+    m_real, m_fake = _trailing_means(steps, (real, fake), window)
+    mask = m_real - m_fake <= limit("chance_gap")
+    for a, b in _stretches(steps, mask, limit("d_wins_level_steps")):
+        seen = [e for e in ev if steps[a] - window <= e["step"] <= steps[b]]
+        if seen and seen[-1]["confidence"] < limit("chance_confidence"):
+            return _alert("d_at_chance",
+                          f"From step {steps[a]:,.0f} the discriminator has barely told real from generated: over "
+                          f"the last {window:,.0f} steps it scored real images {m_real[b]:.2f} and generated ones "
+                          f"{m_fake[b]:.2f}. Yet the evaluator reads "
+                          f"only {seen[-1]['confidence']:.0%} of the samples with confidence (step "
+                          f"{seen[-1]['step']:,}), so the generator has not earned it: D has stopped learning. "
+                          f"{HEALTHY_TEXT['d_real']}.", steps, a, b, steps[-1])
     return None
 
 
@@ -182,7 +275,8 @@ def vanishing_gradient(rows: Sequence[dict], window: int = 5) -> dict | None:
         return _alert("vanishing_gradient",
                       f"From step {steps[a]:,.0f} the generator's gradient is {norm[a:b + 1].mean() / peak[a]:.2%} "
                       f"of its size earlier in training ({peak[a]:.3g}): its weights barely move, so it "
-                      f"stops learning.", steps, a, b, steps[-1])
+                      f"stops learning. Healthy runs of every preset dip to 4 % for a moment at most.",
+                      steps, a, b, steps[-1])
     return None
 
 
@@ -230,7 +324,7 @@ def mode_collapse(rows: Sequence[dict], evals: Sequence[dict], conditional: bool
             return _alert("mode_collapse",
                           f"From step {steps[a]:,.0f} one kind of image ({digit}) made up {top[b]:.0%} of the "
                           f"samples, where each of the 10 should be about 10 %: the generator covers only part "
-                          f"of the data.", steps, a, b, latest)
+                          f"of the data. In healthy runs no digit passed 40 %.", steps, a, b, latest)
     ent = np.array([e.get("digit_entropy", 1.0) for e in ev])
     best = np.maximum.accumulate(ent) if len(ent) else ent
     dropped = np.array([i > 0 and best[i - 1] - ent[i] >= limit("collapse_entropy_drop") for i in range(len(ent))])
@@ -238,10 +332,20 @@ def mode_collapse(rows: Sequence[dict], evals: Sequence[dict], conditional: bool
         if b > a:  # two evaluations in a row: a healthy run's variety dips for one evaluation at times
             return _alert("mode_collapse",
                           f"From step {steps[a]:,.0f} the variety of digits fell (entropy {best[a - 1]:.2f} → "
-                          f"{ent[b]:.2f}, 1 = every digit equally): the generator is dropping kinds of image.",
+                          f"{ent[b]:.2f}, 1 = every digit equally): the generator is dropping kinds of image. "
+                          f"Healthy runs wobble by 0.05.",
                           steps, a, b, latest)
     rec = np.array([e.get("recall", np.nan) for e in ev])
     prec = np.array([e.get("precision", np.nan) for e in ev])
+    conf = np.array([e.get("confidence", np.nan) for e in ev])
+    sliver = (rec < limit("collapse_sliver_recall")) & (conf >= limit("collapse_sliver_confidence"))
+    for a, b in _stretches(steps, sliver):
+        if b > a:
+            return _alert("mode_collapse",
+                          f"From step {steps[a]:,.0f} the evaluator reads {conf[b]:.0%} of the samples as clear "
+                          f"digits, yet they cover almost none of the variety of real ones (recall {rec[b]:.2f}): "
+                          f"the generator draws a few images per digit, whatever its noise. Healthy runs with "
+                          f"readable digits cover 0.14 or more.", steps, a, b, latest)
     fell = np.zeros(len(rec), bool)
     for i in range(1, len(rec)):
         if np.isfinite(rec[:i]).any():
@@ -267,9 +371,21 @@ def mode_collapse(rows: Sequence[dict], evals: Sequence[dict], conditional: bool
     return None
 
 
+def _comparable(evals: Sequence[dict]) -> list[dict]:
+    """The evaluations of the sample count most of them used: FD depends on it (a study's last one
+    scores 2,000 samples where the others score 500; a probe scores 300)."""
+    counts: dict[Any, int] = {}
+    for e in evals:
+        counts[e.get("n")] = counts.get(e.get("n"), 0) + 1
+    if not counts:
+        return []
+    n = max(counts, key=lambda k: (counts[k], k if isinstance(k, (int, float)) else 0))
+    return [e for e in evals if e.get("n") == n]
+
+
 def no_progress(evals: Sequence[dict]) -> dict | None:
     """FD flat over the last half of the training so far, while still far from good."""
-    steps, fd = _series(evals, "fd")
+    steps, fd = _series(_comparable(evals), "fd")
     if len(steps) < limit("stall_evals") or steps[-1] <= 0:
         return None
     start = steps[-1] * (1 - limit("stall_share"))
@@ -288,19 +404,40 @@ def no_progress(evals: Sequence[dict]) -> dict | None:
 
 def diagnose(rows: Sequence[dict], evals: Sequence[dict], cfg: RunConfig) -> list[Alert]:
     """Every alert the metrics and evaluations show, each with its remedies for this config."""
-    found = [discriminator_wins(rows) if cfg.architecture != "wgan-gp" else None,
+    probabilities = cfg.architecture != "wgan-gp"  # a critic's scores are not probabilities
+    found = [(discriminator_wins(rows) or discriminator_level(rows)) if probabilities else None,
+             d_at_chance(rows, evals) if probabilities else None,
              vanishing_gradient(rows), oscillation(rows),
              mode_collapse(rows, evals, cfg.takes_label), no_progress(evals)]
-    return [Alert(**a, remedies=remedies(a["kind"], cfg)) for a in found if a]
+    return [Alert(**a, remedies=remedies(a["kind"], cfg), sure=sure(a["kind"])) for a in found if a]
+
+
+# kind: (runs provoked for it that it flagged, those runs, healthy runs it fired on, healthy runs), from
+# `python -m bench.health_set score` on the held-out seeds (BENCHMARKS.md, "Health alerts").
+CALIBRATION: dict[str, tuple[int, int, int, int]] = {
+    "discriminator_wins": (2, 3, 0, 4), "d_at_chance": (1, 2, 0, 4), "mode_collapse": (2, 2, 0, 4),
+    "vanishing_gradient": (2, 2, 0, 4), "oscillation": (1, 2, 0, 4), "no_progress": (2, 2, 0, 4)}
+
+
+def sure(kind: str) -> str:
+    """How far to trust an alert of this kind, in words, from the calibration set."""
+    if kind not in CALIBRATION:
+        return ""
+    hit, provoked, false, healthy = CALIBRATION[kind]
+    return (f"On runs held out from tuning, this alert flagged {hit} of {provoked} runs provoked to fail this way, "
+            f"and fired on {false} of {healthy} healthy runs.")
 
 
 # -- what to try ----------------------------------------------------------------------------------
 def _candidates(kind: str, cfg: RunConfig) -> list[Remedy]:
     slower_d = Remedy("Slow the discriminator down", {"d_lr": cfg.d_lr / 4},
                       "a quarter of D's learning rate lets G keep up (two time-scale updates)")
+    matched = Remedy("Bring D's rate near G's", {"d_lr": 2 * cfg.g_lr} if cfg.d_lr > 4 * cfg.g_lr else {},
+                     f"D learns {cfg.d_lr / cfg.g_lr:.0f}× as fast as G; twice G's rate is the usual most")
     smooth = Remedy("One-sided label smoothing", {"real_label": 0.9},
                     "D aims at 0.9 for real images, so it cannot grow certain of them")
-    noise = Remedy("Noisy labels", {"label_noise": 0.1}, "D's targets get a little noise: less overconfidence")
+    noise = Remedy("Noisy labels", {"label_noise": 0.1} if cfg.label_noise < 0.1 else {},
+                   "D's targets get a little noise: less overconfidence")
     spectral = Remedy("Spectral normalisation", {"spectral_norm": True},
                       "bounds how sharply D can change, which keeps its gradients useful to G")
     augment = Remedy("Augment D's inputs", {"augment": 0.3},
@@ -311,8 +448,15 @@ def _candidates(kind: str, cfg: RunConfig) -> list[Remedy]:
                     "smaller steps for both networks damp the back and forth")
     targets = [] if cfg.architecture == "wgan-gp" else [smooth, noise]  # a critic has no targets
     table = {
-        "discriminator_wins": [slower_d, *targets, spectral, augment, wgan],
+        "discriminator_wins": [matched, slower_d, *targets, spectral, augment, wgan],
         "vanishing_gradient": [*targets, slower_d, spectral, wgan],
+        "d_at_chance": [
+            Remedy("Lower D's learning rate", {"d_lr": cfg.d_lr / 10},
+                   "a rate too high for D makes each step overshoot, so it never learns what is real"),
+            Remedy("Adam β1 0.5", {"d_beta1": 0.5}, "less momentum for D: the DCGAN paper's setting"),
+            Remedy("Less label noise", {"label_noise": 0.0, "label_flip": 0.0},
+                   "noisy or flipped targets can blur what D is asked to learn"),
+            spectral],
         "mode_collapse": [
             Remedy("A wider latent", {"latent_dim": min(1024, max(64, 2 * cfg.latent_dim)),
                                       "latent_dist": "normal"},

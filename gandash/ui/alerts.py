@@ -29,7 +29,7 @@ def panel(run: Run, alerts: list[Alert], cfg) -> None:
     for i, a in enumerate(alerts):
         since = f"from step {a.step:,}" + ("" if a.ongoing else f" to {a.last_step:,}, then passed")
         box = st.error if a.ongoing else st.warning
-        box(f"**{a.title}** ({since}). {a.message}", icon=":material/warning:")
+        box(f"**{a.title}** ({since}). {a.message}" + (f"\n\n*{a.sure}*" if a.sure else ""), icon=":material/warning:")
         if not a.remedies or cfg is None or common.presenting():
             continue
         with st.expander(f"What to try for “{a.title.lower()}” ({len(a.remedies)} remedies)", expanded=a.ongoing):
