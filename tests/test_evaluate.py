@@ -306,6 +306,9 @@ def test_evaluate_in_training_appends_and_never_raises(fixture_run, tmp_path, mo
     monkeypatch.setenv("GANDASH_EVALUATOR_SHIPPED", "0")
     run = Run(tmp_path / "runs" / "some-run")
     run.dir.mkdir(parents=True)
+    # the health probe, which nobody asked for, starts nothing and says nothing
+    assert evaluate.evaluate_in_training(run, broken, cfg, 5, quiet=True) is None
+    assert started == [] and capsys.readouterr().out == ""
     for step in (10, 20):
         assert evaluate.evaluate_in_training(run, broken, cfg, step) is None
     assert started == ["mnist"] and not run.eval_path.exists()
