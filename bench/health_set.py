@@ -111,9 +111,9 @@ def make(out: Path, seeds: list[int], healthy_s: float, failure_s: float, everyt
 HARM = 1.5  # a provoked run failed when its FD is at least this many times its healthy twin's (same seed, step)
 
 
-def _probe_fd(run, step: float) -> float:
-    """FD of the run's last probe (300 samples) at or before ``step``."""
-    fds = [e["fd"] for e in run.eval_rows() if e.get("n") == PROBE["eval_samples"] and e["step"] <= step]
+def _probe_fd(evals: list[dict], step: float) -> float:
+    """FD of the last probe (300 samples) at or before ``step``."""
+    fds = [e["fd"] for e in evals if e.get("n") == PROBE["eval_samples"] and e["step"] <= step]
     return fds[-1] if fds else math.nan
 
 
@@ -133,8 +133,8 @@ def labelled(out: Path) -> list[dict]:
         if label != "healthy":
             twin = runs.get(f"{FAMILIES[family]}/healthy/{item['seed']}")
             last = max((e["step"] for e in evals if e.get("n") == PROBE["eval_samples"]), default=0)
-            item["fd"] = _probe_fd(run, last)
-            item["healthy_fd"] = _probe_fd(twin, last) if twin else math.nan
+            item["fd"] = _probe_fd(evals, last)
+            item["healthy_fd"] = _probe_fd(twin.eval_rows(), last) if twin else math.nan
             # NaN: not judged, not failed; a NAMED run failed by the account of the expert who saw it
             item["failed"] = "-" in seed or bool(item["fd"] >= HARM * item["healthy_fd"])
         items.append(item)

@@ -222,8 +222,9 @@ class Evaluation(keras.callbacks.Callback):
 
         self.status.update(step=s.step, phase="evaluating")
         t = time.perf_counter()
-        n = max(cfg.eval_samples, TRAINING_N) if s.outcome else cfg.eval_samples  # the last is what leaderboards read
-        if probe and not (by_steps or by_time):
+        if by_steps or by_time:
+            n = max(cfg.eval_samples, TRAINING_N) if s.outcome else cfg.eval_samples  # the last: what leaderboards read
+        else:
             n = PROBE_N
         evaluate_in_training(self.run, self.model.sampler, cfg, s.step, n=n, quiet=bool(probe))
         s.pause(time.perf_counter() - t)  # evaluating is not training

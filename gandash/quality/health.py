@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -67,13 +68,6 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "stall_gain": (0.05, "flat: less than 5 % better; slow healthy presets gain over 13 % in that time"),
     "stall_fd": (30.0, "only while FD is above 30: below it the digits are good and a plateau is convergence"),
     "stall_evals": (3, "at least this many evaluations in that stretch (the probe looks every 250 steps)"),
-}
-
-
-# What healthy runs show, for the alerts' "why" (bench/health_set.py, healthy runs of every preset, seed 0).
-HEALTHY_TEXT = {
-    "d_fake": "Healthy runs of every preset score generated images 0.36 or more, within 0.21 of real ones",
-    "d_real": "Healthy runs of every preset read a third of their samples or more with confidence by step 750",
 }
 
 
@@ -235,7 +229,8 @@ def discriminator_level(rows: Sequence[dict]) -> dict | None:
                       f"From step {steps[a]:,.0f} the discriminator has been sure of the generated images: over "
                       f"the last {window:,.0f} steps it scored them {m_fake[b]:.2f} on average against "
                       f"{m_real[b]:.2f} for real ones (1 = sure it is real), and called {m_acc[b]:.0%} of them fake. "
-                      f"{HEALTHY_TEXT['d_fake']}. A critic this sure gives the generator little to learn from.",
+                      f"Healthy runs of every preset score generated images 0.36 or more, within 0.21 of real ones. "
+                      f"A critic this sure gives the generator little to learn from.",
                       steps, a, b, steps[-1])
     return None
 
@@ -259,7 +254,8 @@ def d_at_chance(rows: Sequence[dict], evals: Sequence[dict]) -> dict | None:
                           f"{m_fake[b]:.2f}. Yet the evaluator reads "
                           f"only {seen[-1]['confidence']:.0%} of the samples with confidence (step "
                           f"{seen[-1]['step']:,}), so the generator has not earned it: D has stopped learning. "
-                          f"{HEALTHY_TEXT['d_real']}.", steps, a, b, steps[-1])
+                          f"Healthy runs of every preset read a third of their samples or more with confidence by "
+                          f"step 750.", steps, a, b, steps[-1])
     return None
 
 
@@ -374,9 +370,7 @@ def mode_collapse(rows: Sequence[dict], evals: Sequence[dict], conditional: bool
 def _comparable(evals: Sequence[dict]) -> list[dict]:
     """The evaluations of the sample count most of them used: FD depends on it (a study's last one
     scores 2,000 samples where the others score 500; a probe scores 300)."""
-    counts: dict[Any, int] = {}
-    for e in evals:
-        counts[e.get("n")] = counts.get(e.get("n"), 0) + 1
+    counts = Counter(e.get("n") for e in evals)
     if not counts:
         return []
     n = max(counts, key=lambda k: (counts[k], k if isinstance(k, (int, float)) else 0))
