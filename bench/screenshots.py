@@ -190,11 +190,42 @@ def take_all(url: str, out: Path, run_ids: list[str]) -> list[Path]:
         page.get_by_role("button", name="Show the answer").click()
         settle(page)
         shots.append(shoot(page, out / "game.png"))
+        shots += latent_shots(page, url, run_ids[-1], out)
         goto(page, url, "compare", runs=",".join(run_ids[:2]))
         shots.append(shoot(page, out / "compare.png"))
         goto(page, url, "monitor", run=run_ids[0], present="true")
         page.wait_for_timeout(1500)
         shots.append(shoot(page, out / "presentation.png", full_page=False))
+    return shots
+
+
+def latent_shots(page, url: str, run_id: str, out: Path) -> list[Path]:
+    """Explore's Directions tab with the thickness slider at +2, and Dissect with a stroke ranked."""
+    goto(page, url, "explore", run=run_id)
+    page.get_by_role("tab", name="Directions").click()
+    page.get_by_text("How well each works").wait_for(timeout=120_000)
+    settle(page)
+    page.get_by_role("slider").first.focus()
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")
+    settle(page)
+    shots = [shoot(page, out / "directions.png")]
+    page.get_by_role("tab", name="Dissect").click()
+    settle(page)
+    page.get_by_text("Paint a stroke", exact=True).click()
+    settle(page)
+    canvas = page.frame_locator("iframe").last.locator("canvas").last
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 90, box["y"] + 70)
+    page.mouse.down()
+    for i in range(12):
+        page.mouse.move(box["x"] + 90 + i * 8, box["y"] + 70 + i * 2)
+    page.mouse.up()
+    settle(page, 2.0)
+    page.get_by_role("button", name="Switch these 10 off").click()
+    settle(page)
+    shots.append(shoot(page, out / "dissect.png"))
     return shots
 
 

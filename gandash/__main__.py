@@ -44,7 +44,34 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--digit", type=int, default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=None)
+    s.add_argument("--move", action="append", metavar="NAME=AMOUNT",
+                   help="move every sample along a direction (see `directions RUN`), AMOUNT in standard "
+                        "deviations of the latents along it, e.g. thickness=+2 or sefa-1=-1.5; repeatable")
     s.add_argument("--out", required=True)
+
+    dr = sub.add_parser("directions", help="what directions in a run's latent space mean, and how well each works")
+    dr.add_argument("run")
+    dr.add_argument("--json", action="store_true")
+    dr.add_argument("--gallery", default=None, metavar="PNG",
+                    help="write a strip from -3 to +3 for each direction")
+    dr.add_argument("--seed", type=int, default=0, help="the gallery's samples")
+    dr.add_argument("--digit", type=int, default=None, help="the gallery's digit (or code), for models that take one")
+
+    dx = sub.add_parser("dissect", help="switch G's channels off or amplify them; rank them by what they draw")
+    dx.add_argument("run")
+    dx.add_argument("--layer", default=None, help="the layer to dissect; without it, the layers are listed")
+    dx.add_argument("--off", default="", metavar="C,C,…", help="channels to switch off")
+    dx.add_argument("--gain", action="append", metavar="C=FACTOR", help="multiply a channel; repeatable")
+    dx.add_argument("--rank", choices=["effect", "region", "reading"], default=None,
+                    help="rank the channels: by their effect on the samples, by the ink they draw in --region, "
+                         "or by how much the evaluator's reading depends on them")
+    dx.add_argument("--region", default=None, metavar="X0,Y0,X1,Y1",
+                    help="a box in image pixels (of the first sample) for --rank region")
+    dx.add_argument("--n", type=int, default=16, help="samples (default 16)")
+    dx.add_argument("--seed", type=int, default=0)
+    dx.add_argument("--digit", type=int, default=None)
+    dx.add_argument("--top", type=int, default=10, help="channels to print (default 10)")
+    dx.add_argument("--out", default=None, help="an .npz of the samples before and after --off/--gain")
 
     v = sub.add_parser("invert", help="find your digit in a run's latent space: the vector that draws it")
     v.add_argument("run")

@@ -223,19 +223,162 @@ def _write_npz(out: Path, **arrays) -> None:
     atomic_write_bytes(out, buf.getvalue())
 
 
+def _space(run: Run, cfg, generator, store: RunStore):
+    """The run's latent directions (fitted in a few seconds; said on stderr)."""
+    from gandash.explore import directions
+    from gandash.quality.evaluate import reader
+
+    print("fitting the latent directions…", file=sys.stderr, flush=True)
+    return directions.fit(generator, cfg, reader(cfg.dataset, store.root))
+
+
 def cmd_sample(args, store: RunStore) -> int:
+    from gandash.explore import directions
     from gandash.explore.sampling import load_generator, sample
 
     run = store.get(args.run)
     cfg = run.config()
     out = _npz_out(args.out)
     _check_digit(run, cfg, args.digit)
-    images, labels = sample(load_generator(run.generator_path), cfg, args.n, args.digit, args.seed, args.size)
+    moves = directions.parse_moves(args.move)
+    known = directions.names(cfg)
+    for name, _ in moves:
+        if name not in known:
+            raise UserError(f"no direction {name!r}; this run has: {', '.join(known)}")
+    gen = load_generator(run.generator_path)
+    edit = None
+    if moves:
+        space = _space(run, cfg, gen, store)
+        steps = [(space.get(name), amount) for name, amount in moves]
+        edit = lambda z: directions.move(z, cfg, steps)  # noqa: E731
+    images, labels = sample(gen, cfg, args.n, args.digit, args.seed, args.size, edit=edit)
     arrays = {"images": images}
     if labels is not None:  # the digits asked for, or the InfoGAN codes used
         arrays["labels" if cfg.is_conditional else "codes"] = labels
     _write_npz(out, **arrays)
     print(f"wrote {len(images)} images to {out}")
+    return 0
+
+
+def cmd_directions(args, store: RunStore) -> int:
+    import numpy as np
+
+    from gandash.explore import directions
+    from gandash.explore.images import png_bytes, to_grid_image
+    from gandash.explore.sampling import latents, load_generator
+    from gandash.store.runs import atomic_write_bytes
+
+    run = store.get(args.run)
+    cfg = run.config()
+    _check_digit(run, cfg, args.digit)
+    if args.gallery and not str(args.gallery).lower().endswith(".png"):
+        raise UserError(f"--gallery must end in .png, got {args.gallery!r}")
+    gen = load_generator(run.generator_path)
+    space = _space(run, cfg, gen, store)
+    if args.json:
+        print(json.dumps({"run": run.id, "sd": space.sd, "directions": [
+            {"name": d.name, "kind": d.kind, "changes": d.main, "effect": d.effect, "agrees": d.agrees,
+             "holds": d.holds, "scale": d.scale, "vector": [round(float(v), 6) for v in d.vector]}
+            for d in space.directions.values()]}, indent=2))
+    else:
+        print(f"{'direction':12s} {'changes':11s} {'per unit':>9s} {'pairs':>6s} {'same digit':>11s}  + means")
+        for d in space.directions.values():
+            a = d.main
+            held = "-" if d.holds is None else f"{d.holds:.0%}"
+            print(f"{d.name:12s} {a:11s} {d.effect[a]:+8.2f}σ {d.agrees[a]:6.0%} {held:>11s}  "
+                  f"{directions.ATTRIBUTES[a]}")
+        print(f"Tried on 200 samples moved to -{directions.ASSESS_AMOUNT:g} and +{directions.ASSESS_AMOUNT:g}: "
+              "the attribute's change per unit (in its standard deviation over samples), the pairs that move "
+              "that way, and the pairs the evaluator reads as the same digit at both ends.")
+    if args.gallery:
+        amounts = np.linspace(-3, 3, 7)
+        z = latents(2, cfg.latent_dim, cfg.latent_dist, seed=args.seed)
+        strips = [directions.strip(gen, cfg, z, d, amounts, args.digit) for d in space.directions.values()]
+        atomic_write_bytes(Path(args.gallery), png_bytes(to_grid_image(np.concatenate(strips), 7, scale=2)))
+        print(f"wrote {args.gallery}: two rows per direction, in the order above, from -3 to +3", file=sys.stderr)
+    return 0
+
+
+def _channels(text: str) -> list[int]:
+    try:
+        return [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise UserError(f"--off takes channel numbers separated by commas, got {text!r}") from None
+
+
+def _gains(texts: list[str] | None) -> dict[int, float]:
+    gains = {}
+    for text in texts or []:
+        c, _, f = str(text).partition("=")
+        try:
+            gains[int(c)] = float(f)
+        except ValueError:
+            raise UserError(f"--gain takes CHANNEL=FACTOR, e.g. 12=3, got {text!r}") from None
+    return gains
+
+
+def _box(text: str, size: int):
+    import numpy as np
+
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--region takes X0,Y0,X1,Y1 in pixels, got {text!r}") from None
+    if not (0 <= x0 < x1 <= size and 0 <= y0 < y1 <= size):
+        raise UserError(f"--region must be a box inside the {size}×{size} image with X0<X1 and Y0<Y1, got {text!r}")
+    mask = np.zeros((size, size), bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def cmd_dissect(args, store: RunStore) -> int:
+    import numpy as np
+
+    from gandash.explore import dissect
+    from gandash.explore.sampling import latents, load_generator
+    from gandash.quality.evaluate import reader
+
+    run = store.get(args.run)
+    cfg = run.config()
+    _check_digit(run, cfg, args.digit)
+    out = _npz_out(args.out) if args.out else None
+    if not 1 <= args.n <= 256:
+        raise UserError(f"--n must be from 1 to 256, got {args.n}")
+    gen = load_generator(run.generator_path)
+    if args.layer is None:
+        for name, shape in dissect.dissectable(gen):
+            print(dissect.describe(name, shape))
+        return 0
+    split = dissect.split(gen, args.layer)
+    z = latents(args.n, cfg.latent_dim, cfg.latent_dist, seed=args.seed)
+    labels = None
+    if cfg.takes_label:
+        labels = np.full(args.n, args.digit) if args.digit is not None else np.arange(args.n) % cfg.num_classes
+    acts = dissect.activations(split, cfg, z, labels)
+    off, gains = _channels(args.off), _gains(args.gain)
+    edited = dissect.edited(split, acts, off, gains)
+    if args.rank:
+        if args.rank == "region":
+            if not args.region:
+                raise UserError("--rank region needs --region X0,Y0,X1,Y1")
+            ranking = dissect.region(split, cfg, acts[:1], _box(args.region, cfg.image_size))
+        elif args.rank == "reading":
+            read = reader(cfg.dataset, store.root)
+            if read is None:
+                raise UserError(f"--rank reading needs the {cfg.dataset} evaluator: run `eval` once to make it")
+            ranking = dissect.reading(split, cfg, acts, read)
+        else:
+            ranking = dissect.effect(split, cfg, acts)
+        print(f"{'channel':>8s} {ranking.what:>44s} {ranking.other_what:>32s}")
+        for c in ranking.top(args.top):
+            print(f"{c:8d} {ranking.score[c]:44.2%} {ranking.other[c]:32.2%}")
+    if out is not None:
+        before, after = dissect.render(split, cfg, acts), dissect.render(split, cfg, edited)
+        _write_npz(out, before=before, after=after, off=np.asarray(off, np.int32),
+                   gain=np.asarray(sorted(gains.items()), np.float32).reshape(-1, 2))
+        print(f"wrote {len(after)} samples before and after to {out}")
+    elif not args.rank:
+        raise UserError("give --rank to rank the channels, or --out to write the samples with --off/--gain")
     return 0
 
 
@@ -412,6 +555,7 @@ def cmd_worker(args, store: RunStore) -> int:
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "status": cmd_status, "stop": cmd_stop, "resume": cmd_resume,
             "delete": cmd_delete, "sample": cmd_sample, "invert": cmd_invert, "eval": cmd_eval, "queue": cmd_queue,
+            "directions": cmd_directions, "dissect": cmd_dissect,
             "study": cmd_study, "worker": cmd_worker}
 
 

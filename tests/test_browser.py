@@ -79,6 +79,26 @@ def test_train_watch_stop_explore(tmp_path):
         expect(page.get_by_text("lerp from #1 to #5, 10 steps")).to_be_visible()
         shoot(page, shots / "explore.png")
 
+        # Directions: a slider moves the samples along a fitted attribute; a table says how well each works.
+        page.get_by_role("tab", name="Directions").click()
+        expect(page.get_by_text("How well each works")).to_be_visible(timeout=120_000)
+        page.get_by_role("slider").first.focus()  # Thickness
+        for _ in range(8):
+            page.keyboard.press("ArrowRight")
+        settle(page)
+        expect(page.get_by_text("thickness +2", exact=True)).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^sefa-1: \w+ [+-]\d")).first).to_be_visible()
+        shoot(page, shots / "directions.png")
+
+        # Dissect: rank a layer's channels by their effect, switch the top ones off.
+        page.get_by_role("tab", name="Dissect").click()
+        settle(page)
+        page.get_by_text("Effect on these samples", exact=True).click()
+        page.get_by_role("button", name="Switch these 12 off").click()
+        settle(page)
+        expect(page.get_by_text("12 off", exact=True)).to_be_visible()
+        shoot(page, shots / "dissect.png")
+
         goto(page, url)
         expect(page.get_by_text(run_id).first).to_be_visible()
         shoot(page, shots / "runs.png")

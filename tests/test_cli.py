@@ -242,3 +242,51 @@ def test_stop_right_after_start_really_stops(tmp_path):
     pid = st.get("pid")
     if isinstance(pid, int):
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split(")")[-1][:3]
+
+
+def test_directions_moves_and_dissection_from_the_command_line(trained, tmp_path):
+    """`directions` lists what each direction does; `sample --move` draws the same samples moved;
+    `dissect` lists G's layers, ranks channels and writes samples with channels off."""
+    root, ids = trained
+    listed = json.loads(cli(root, "directions", ids["cgan"], "--json", "--gallery", str(tmp_path / "g.png")).stdout)
+    names = [d["name"] for d in listed["directions"]]
+    assert names[:4] == ["thickness", "slant", "width", "height"] and "sefa-1" in names and "pca-1" in names
+    assert all(0 <= d["agrees"][d["changes"]] <= 1 and d["holds"] is not None for d in listed["directions"])
+    assert (tmp_path / "g.png").stat().st_size > 500
+    plain, moved = tmp_path / "a.npz", tmp_path / "b.npz"
+    cli(root, "sample", ids["cgan"], "--n", "6", "--out", str(plain))
+    cli(root, "sample", ids["cgan"], "--n", "6", "--move", "thickness=+3", "--move", "sefa-1=-2", "--out", str(moved))
+    with np.load(plain) as a, np.load(moved) as b:
+        assert a["images"].shape == b["images"].shape and (a["images"] != b["images"]).any()
+        np.testing.assert_array_equal(a["labels"], b["labels"])
+    layers = cli(root, "dissect", ids["dcgan"]).stdout.splitlines()
+    assert layers and "channels" in layers[0]
+    layer = layers[0].split()[0]
+    ranked = cli(root, "dissect", ids["dcgan"], "--layer", layer, "--rank", "region", "--region", "4,4,20,20",
+                 "--off", "0,1", "--out", str(tmp_path / "d.npz")).stdout
+    assert "region's ink lost" in ranked and len(ranked.splitlines()) >= 11
+    with np.load(tmp_path / "d.npz") as d:
+        assert d["before"].shape == d["after"].shape == (16, 28, 28) and list(d["off"]) == [0, 1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "{cgan}", "--move", "thickness", "--out", "x.npz"], "NAME=AMOUNT"),
+    (["sample", "{cgan}", "--move", "boldness=1", "--out", "x.npz"], "no direction 'boldness'"),
+    (["dissect", "{dcgan}", "--layer", "nope", "--rank", "effect"], "no layer 'nope'"),
+    (["dissect", "{dcgan}", "--layer", "{layer}", "--rank", "region", "--region", "9,9,3,3"], "--region must be"),
+    (["dissect", "{dcgan}", "--layer", "{layer}", "--off", "a"], "--off takes"),
+    (["dissect", "{dcgan}", "--layer", "{layer}", "--off", "999", "--out", "x.npz"], "channels must be from 0"),
+    (["directions", "{dcgan}", "--gallery", "g.jpg"], "--gallery must end in .png"),
+])
+def test_direction_and_dissection_mistakes_are_one_line_errors(trained, tmp_path, capsys, monkeypatch, args,
+                                                               message):
+    from gandash.__main__ import main
+    from gandash.explore import dissect
+    from gandash.explore.sampling import load_generator
+
+    root, ids = trained
+    monkeypatch.chdir(tmp_path)
+    layer = dissect.dissectable(load_generator(RunStore(root).get(ids["dcgan"]).generator_path))[0][0]
+    assert main(["--runs-dir", str(root), *[a.format(layer=layer, **ids) for a in args]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -81,8 +81,9 @@ def generate(generator, cfg, z: np.ndarray, labels: np.ndarray | None = None,
 
 
 def sample(generator, cfg, n: int, digit: int | None = None, seed: int = 0,
-           size: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """``n`` images (and the digits or codes they were made from), optionally of one digit/code, resized."""
+           size: int | None = None, edit=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` images (and the digits or codes they were made from), optionally of one digit/code, resized;
+    ``edit`` maps the latents before they are drawn (a move along latent directions)."""
     if not 1 <= n <= MAX_SAMPLES:
         raise SamplingError(f"n must be from 1 to {MAX_SAMPLES}, got {n}")
     if digit is not None:
@@ -94,6 +95,8 @@ def sample(generator, cfg, n: int, digit: int | None = None, seed: int = 0,
     if size is not None and not 8 <= size <= 256:
         raise SamplingError(f"size must be from 8 to 256, got {size}")
     z = latents(n, cfg.latent_dim, cfg.latent_dist, seed)
+    if edit is not None:
+        z = edit(z)
     labels = None
     if cfg.takes_label:
         labels = (np.full(n, digit) if digit is not None else np.arange(n) % cfg.num_classes).astype(np.int32)

@@ -35,6 +35,7 @@ from gandash.quality.evaluator import (
     check_dataset,
     ensure_evaluator,
     evaluator_status,
+    load_cached,
     read_info,
     start_evaluator_training,
     write_info,
@@ -107,6 +108,13 @@ def _predict(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         held = _heads[id(model)] = (model, heads)
     probs, feats = held[1].predict(batches(x, 500), verbose=0)
     return np.asarray(probs, np.float64), np.asarray(feats, np.float32)
+
+
+def reader(dataset: str, runs_root: Path | str):
+    """A function from uint8 images (N, H, W) to class probabilities by the dataset's ready (or
+    shipped) evaluator; None when there is none (a custom dataset, or one still training)."""
+    model = load_cached(dataset, runs_root) if dataset != "custom" else None
+    return None if model is None else (lambda images: _predict(model, images)[0])
 
 
 def classify(images: np.ndarray, dataset: str, runs_root: Path | str) -> np.ndarray:

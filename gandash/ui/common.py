@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,25 @@ def backend_choice(key: str) -> str:
                     help="A cluster run is one task on the cluster: it places and queues it, and retries it from "
                          "its last checkpoint if its node dies. Its run directory is written here, in the shared "
                          "runs folder.")
+
+
+def seed_box(label: str, key: str) -> int:
+    """A seed number input with a re-roll button next to it."""
+    if key not in st.session_state:
+        st.session_state[key] = 0
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    if c2.button("Re-roll", key=f"{key}_roll", icon=":material/casino:"):
+        st.session_state[key] = secrets.randbelow(2**31)
+    return int(c1.number_input(label, 0, 2**31 - 1, key=key, step=1))
+
+
+def label_word(cfg) -> str:
+    """What the generator's second input is called: the digit asked for, or the InfoGAN code."""
+    return "digit" if cfg.is_conditional else "code"
+
+
+def label_box(cfg, where, key: str) -> int | None:
+    """A digit (conditional) or code (InfoGAN) select; None when the generator takes neither."""
+    if not cfg.takes_label:
+        return None
+    return where.selectbox(label_word(cfg).capitalize(), list(range(cfg.num_classes)), key=key)

@@ -1,8 +1,6 @@
-"""Explore one checkpoint: samples, latent interpolation, per-digit grids, class morphing, walks, the
-discriminator's view and the real-or-generated game."""
+"""Explore one checkpoint: samples, latent interpolation, per-digit grids, class morphing, walks, latent
+directions, dissection, the discriminator's view and the real-or-generated game."""
 from __future__ import annotations
-
-import secrets
 
 import numpy as np
 import streamlit as st
@@ -12,7 +10,7 @@ from gandash.explore import morph, plots
 from gandash.explore.images import gif_bytes, png_bytes, to_grid_image
 from gandash.explore.sampling import SamplingError, generate, interpolate, latents, sample
 from gandash.store.runs import Run, RunError
-from gandash.ui import common, discriminator_panel, quality, your_digit
+from gandash.ui import common, discriminator_panel, latent_panel, quality, your_digit
 
 N_CANDIDATES = 16
 DISCRIMINATOR_TAB, GAME_TAB = "Discriminator's view", "Real or generated?"
@@ -51,7 +49,7 @@ def render() -> None:
                "a newer checkpoint is picked up automatically.")
     # The discriminator's tabs load D and score a thousand images: they run only while open.
     tabs = st.tabs(["Samples", "Your digit", "Interpolation", "Per digit", "Latent walk", "Latent map",
-                    DISCRIMINATOR_TAB, GAME_TAB], key="ex_tab", on_change="rerun")
+                    "Directions", "Dissect", DISCRIMINATOR_TAB, GAME_TAB], key="ex_tab", on_change="rerun")
     with tabs[0]:
         samples_tab(gen, cfg, run)
     with tabs[1]:
@@ -68,20 +66,16 @@ def render() -> None:
             your_digit.map_tab(gen, cfg, run)
     with tabs[6]:
         if tabs[6].open:
-            discriminator_panel.view_section(run, cfg, gen, key="ex_dv")
+            latent_panel.directions_tab(gen, cfg, run)
     with tabs[7]:
         if tabs[7].open:
+            latent_panel.dissect_tab(gen, cfg, run)
+    with tabs[8]:
+        if tabs[8].open:
+            discriminator_panel.view_section(run, cfg, gen, key="ex_dv")
+    with tabs[9]:
+        if tabs[9].open:
             discriminator_panel.game(run, cfg, gen)
-
-
-def _seed_box(label: str, key: str) -> int:
-    """A seed number input with a re-roll button next to it."""
-    if key not in st.session_state:
-        st.session_state[key] = 0
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    if c2.button("Re-roll", key=f"{key}_roll", icon=":material/casino:"):
-        st.session_state[key] = secrets.randbelow(2**31)
-    return int(c1.number_input(label, 0, 2**31 - 1, key=key, step=1))
 
 
 def _show(images: np.ndarray, cols: int, caption: str | None = None, scale: int | None = None):
@@ -90,22 +84,10 @@ def _show(images: np.ndarray, cols: int, caption: str | None = None, scale: int 
     return img
 
 
-def _word(cfg: RunConfig) -> str:
-    """What the generator's second input is called: the digit asked for, or the InfoGAN code."""
-    return "digit" if cfg.is_conditional else "code"
-
-
-def _label_box(cfg: RunConfig, where, key: str) -> int | None:
-    """A digit (conditional) or code (InfoGAN) select; None when the generator takes neither."""
-    if not cfg.takes_label:
-        return None
-    return where.selectbox(_word(cfg).capitalize(), list(range(cfg.num_classes)), key=key)
-
-
 def samples_tab(gen, cfg: RunConfig, run: Run) -> None:
     c1, c2 = st.columns(2)
     with c1:
-        seed = _seed_box("Seed", "ex_seed")
+        seed = common.seed_box("Seed", "ex_seed")
     n = c2.select_slider("How many", [16, 36, 64, 100], value=100 if cfg.takes_label else 64, key="ex_n")
     cols = 10 if cfg.takes_label else int(np.sqrt(n))
     images, _ = sample(gen, cfg, n, seed=seed)
@@ -125,9 +107,9 @@ def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
     yours = your_digit.found_for(run)
     st.markdown("Pick two endpoints from these candidates, then the path between them."
                 + (" *Your digit* (from the Your digit tab) is one of them." if yours is not None else ""))
-    cseed = _seed_box("Candidate seed", "ip_seed")
+    cseed = common.seed_box("Candidate seed", "ip_seed")
     z = latents(N_CANDIDATES, cfg.latent_dim, cfg.latent_dist, seed=cseed + 7)
-    label = _label_box(cfg, st, "ip_digit")
+    label = common.label_box(cfg, st, "ip_digit")
     labels = np.full(N_CANDIDATES, label or 0, np.int32) if cfg.takes_label else None
     cand = generate(gen, cfg, z, labels)
     cols = st.columns(8)
@@ -172,7 +154,7 @@ def digits_tab(gen, cfg: RunConfig, run: Run) -> None:
 
 
 def conditional_digits(gen, cfg: RunConfig, run: Run) -> None:
-    word = _word(cfg)
+    word = common.label_word(cfg)
     if not cfg.is_conditional:
         st.markdown("This model was given a latent code (InfoGAN): each code is one kind of image it "
                     "learned to make, without being told the digits.")
@@ -190,7 +172,7 @@ def conditional_digits(gen, cfg: RunConfig, run: Run) -> None:
 
 
 def class_morph(run: Run, cfg: RunConfig) -> None:
-    word = _word(cfg)
+    word = common.label_word(cfg)
     st.subheader("Class morphing" if cfg.is_conditional else "Code morphing")
     st.caption(f"The same noise z while the {word} moves from one to another.")
     c = st.columns(4)
@@ -257,7 +239,7 @@ def walk_tab(gen, cfg: RunConfig, run: Run) -> None:
     zseed = int(c[0].number_input("Start seed", 0, 2**31 - 1, 0, key="wk_z",
                                   disabled=yours is not None and from_yours))
     dseed = int(c[1].number_input("Direction seed", 0, 2**31 - 1, 1, key="wk_d"))
-    label = _label_box(cfg, c[2], "wk_digit")
+    label = common.label_box(cfg, c[2], "wk_digit")
     alpha = st.slider("Position along the direction", -4.0, 4.0, 0.0, 0.25, key="wk_alpha")
     z0 = yours.z if yours is not None and from_yours else latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
     d = morph.random_direction(cfg.latent_dim, dseed)

@@ -15,7 +15,8 @@ def test_explore_unconditional(trained):
     at = app("explore", store.root, run=ids["dcgan"])
     assert not at.exception and not at.error
     assert [t.label for t in at.tabs] == ["Samples", "Your digit", "Interpolation", "Per digit", "Latent walk",
-                                         "Latent map", "Discriminator's view", "Real or generated?"]
+                                         "Latent map", "Directions", "Dissect", "Discriminator's view",
+                                         "Real or generated?"]
     n_images = len(at.get("image"))
     at.slider(key="ip_steps").set_value(5).run()
     at.radio(key="ip_method").set_value("lerp").run()
@@ -195,6 +196,31 @@ def test_an_empty_canvas_and_bad_uploads_say_so_and_nothing_is_searched(trained)
     at = _your_digit(store, ids["dcgan"], "Upload")
     assert not at.exception and at.button(key="yd_find").disabled
     assert "yd_found" not in at.session_state
+
+
+def test_directions_move_the_samples_and_dissect_switches_channels_off(trained):
+    store, ids = trained
+    at = app("explore", store.root, run=ids["acgan"], timeout=120)
+    at.session_state["ex_tab"] = "Directions"
+    at.run()
+    assert not at.exception and not at.error
+    quality = at.dataframe[0].value
+    assert list(quality["direction"]) == ["thickness", "slant", "width", "height"]
+    assert "no move yet" in captions(at) and "sefa-1: " in captions(at)  # the gallery names what each one does
+    at.slider(key="dir_thickness").set_value(2.0).run()
+    assert not at.exception and "thickness +2" in captions(at)
+    at.multiselect(key="dir_extra").set_value(["sefa-1"]).run()
+    at.slider(key="dir_sefa-1").set_value(-1.0).run()
+    assert "thickness +2, sefa-1 -1" in captions(at)
+    at.session_state["ex_tab"] = "Dissect"
+    at.run()
+    assert not at.exception and not at.error
+    at.multiselect(key="dx_off").set_value([0, 1]).run()
+    assert "2 off" in captions(at)
+    at.segmented_control(key="dx_rank").set_value("Effect on these samples").run()
+    assert not at.exception and len(at.dataframe[-1].value) == 12
+    at.button(key="dx_off_effect").click().run()
+    assert len(at.multiselect(key="dx_off").value) >= 12
 
 
 def test_the_latent_map_is_drawn_around_a_seed_and_through_your_digit(trained):
