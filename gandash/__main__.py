@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="compute quality metrics of a run's generator")
     e.add_argument("run")
     e.add_argument("--n", type=int, default=10000)
+    e.add_argument("--cas", action="store_true",
+                   help="also CAS (conditional models): a classifier trained on the samples, scored on real test "
+                        "digits; about 20 s more for 10,000 samples")
 
     q = sub.add_parser("queue", help="list the running and waiting runs; set the number of slots")
     q.add_argument("--slots", default=None, metavar="N",

@@ -415,7 +415,7 @@ def cmd_eval(args, store: RunStore) -> int:
     from gandash.quality import evaluate
 
     run = store.get(args.run)
-    result = evaluate.evaluate_run(run, n=args.n, progress=lambda msg: print(msg, file=sys.stderr))
+    result = evaluate.evaluate_run(run, n=args.n, progress=lambda msg: print(msg, file=sys.stderr), with_cas=args.cas)
     print(evaluate.format_result(result))
     return 0
 
@@ -450,7 +450,7 @@ def cmd_queue(args, store: RunStore) -> int:
 
 
 def cmd_study(args, store: RunStore) -> int:
-
+    from gandash.studies import compare
     from gandash.studies import study as S
 
     studies = S.Studies(store)
@@ -490,7 +490,7 @@ def cmd_study(args, store: RunStore) -> int:
         print(f"deleted study {args.study}")
         return 0
     item = studies.get(args.study)
-    rows = S.leaderboard(studies, item)
+    rows, comparisons = S.analysis(studies, item)
     if args.csv:
         print(S.to_csv(rows), end="")
         return 0
@@ -501,8 +501,8 @@ def cmd_study(args, store: RunStore) -> int:
         print(f"wrote {args.html}")
         return 0
     if args.json:
-        print(json.dumps({"study": item, "leaderboard": rows, "verdict": S.verdict(rows)}, indent=2,
-                         default=lambda v: None))
+        print(json.dumps(S.plain_json({"study": item, "leaderboard": rows, "comparisons": comparisons,
+                                        "verdict": S.verdict(rows, comparisons)}), indent=2, default=lambda v: None))
         return 0
     p = S.progress(studies, item)
     print(f"{item['name']} ({item['id']}): {p['done']}/{p['total']} runs done, budget {item['budget']}")
@@ -513,9 +513,13 @@ def cmd_study(args, store: RunStore) -> int:
         cells = "".join((S.cell(r, k) + ("*" if best.get(k) == r["variant"] else " "))
                         .rjust(widths[k]) for k, _, _ in S.COLUMNS)
         print(f"{r['variant'][:24]:24s}{r['runs']:>6d}{r['failed']:>8d}{cells}")
-    print("Median over seeds (min-max); * marks the best median of each column.")
+    print("Mean over seeds ± the half-width of its 95 % interval (min-max over seeds); * marks the best mean.")
     print(S.fairness(studies, item))
-    print(S.verdict(rows))
+    if comparisons:
+        print("\nDecisions (each metric's pairs Holm-adjusted to a 5 % family-wise error):")
+        for c in comparisons:
+            print("  " + compare.describe(c))
+    print(S.verdict(rows, comparisons))
     return 0
 
 

@@ -202,6 +202,29 @@ def test_real_test_images_score_like_the_reference(evaluator_root):
     collapsed = evaluate.compute_metrics(ones, "mnist", evaluator_root)
     assert collapsed["rarest_share"] == 0.0 and collapsed["digit_entropy"] < 0.2
     assert collapsed["fd"] > 10 * got["fd"] and collapsed["recall"] < 0.3
+    # KID (unbiased) near 0 for real digits, far from it for the collapse; FD's bootstrap error small; FD within
+    # each digit small for real digits, and for 300 samples (under 1,000) not computed at all
+    all_ones = evaluate.compute_metrics(test.images[test.labels == 1], "mnist", evaluator_root)  # 1,135 of them
+    assert abs(got["kid"]) < 0.5 < 10 < all_ones["kid"] and got["kid_std"] > 0 and 0 < got["fd_se"] < 0.5 * got["fd"]
+    assert got["fd_digit"] < 5 and all(got[f"fd_digit_{k}"] < 8 for k in range(10))
+    assert "fd_digit" not in collapsed and "kid" not in collapsed
+    sevens_as_ones = evaluate.compute_metrics(test.images[5000:7000], "mnist", evaluator_root,
+                                              labels=np.where(test.labels[5000:7000] == 7, 1, test.labels[5000:7000]))
+    assert sevens_as_ones["fd_digit_1"] > 3 * got["fd_digit_1"] and sevens_as_ones["fd_digit_7"] != sevens_as_ones[
+        "fd_digit_7"]  # digit 1 now holds sevens; no sample is labelled 7 any more (NaN)
+    assert abs(ref["kid"]) < 0.5 and ref["fd_digit"] < 5
+
+
+def test_cas_is_high_for_real_digits_and_chance_for_wrong_labels():
+    from gandash.engine.data import load_builtin
+    from gandash.quality import evaluate
+
+    train = load_builtin("mnist", "train")
+    x, y = train.images[:2000], train.labels[:2000]
+    assert evaluate.cas(x, y, "mnist") > 0.7  # 2,000 real digits, 2 epochs: about 0.8
+    assert evaluate.cas(x, np.random.default_rng(0).permutation(y), "mnist") < 0.3
+    with pytest.raises(evaluate.EvalError, match="at least 10 images"):
+        evaluate.cas(x[:5], y[:5], "mnist")
 
 
 def test_classify_resizes_larger_images(evaluator_root):

@@ -71,19 +71,23 @@ def test_two_presets_two_seeds_give_a_leaderboard_of_two_rows(evaluated_root):
                                              for m in study["members"])
     for m in study["members"]:
         wait_for(store.get(m["run"]), lambda s: s.get("state") == "finished", timeout=60)
-    rows = leaderboard(studies, study)
+    rows, comparisons = S.analysis(studies, study)
+    assert rows == leaderboard(studies, study)
     assert [r["variant"] for r in rows] == ["fast", "mlp-classic"]
     for r in rows:
         assert r["runs"] == 2 and r["done"] == 2 and r["failed"] == 0
-        assert math.isfinite(r["fd"]) and r["fd_min"] <= r["fd"] <= r["fd_max"]
-        assert r["images_per_sec"] > 0
+        assert math.isfinite(r["fd"]) and r["fd_min"] <= r["fd"] <= r["fd_max"] and r["fd_ci"] > 0
+        assert r["images_per_sec"] > 0 and math.isfinite(r["kid"])  # the last evaluation (2,000 samples) has KID
     assert math.isfinite(rows[0]["cond_acc"]) and not math.isfinite(rows[1]["cond_acc"])  # only fast is conditional
-    assert "has the best FD" in verdict(rows)
+    assert {c["metric"] for c in comparisons} >= {"fd", "kid", "confidence"}
     csv_text = cli(root, "study", "show", study_id, "--csv").stdout
     assert csv_text == to_csv(rows) and csv_text.splitlines()[0].startswith("variant,runs,done,failed,fd,")
     shown = cli(root, "study", "show", study_id).stdout
-    assert "fast" in shown and "mlp-classic" in shown and "has the best FD" in shown
-    assert json.loads(cli(root, "study", "show", study_id, "--json").stdout)["verdict"] == verdict(rows)
+    assert "fast" in shown and "mlp-classic" in shown and "Decisions" in shown and " FD" in shown
+    shown_json = json.loads(cli(root, "study", "show", study_id, "--json").stdout)
+    assert shown_json["verdict"] == verdict(rows, comparisons)
+    fd = next(c for c in shown_json["comparisons"] if c["metric"] == "fd")
+    assert {fd["a"], fd["b"]} == {"fast", "mlp-classic"} and fd["winner"] in ("fast", "mlp-classic", None)
     assert study_id in cli(root, "study", "list").stdout
     # the same name again is refused; deleting removes the study and its runs
     again = cli(root, "study", "start", "--presets", "fast", "--seeds", "1", "--budget", "20steps",
@@ -131,8 +135,8 @@ def test_a_time_budget_evaluates_at_fractions_of_it_and_evaluating_is_not_traini
 def _row(variant, **values):
     row = {"variant": variant, "runs": 2, "done": 2}
     for key, v in values.items():
-        lo, mid, hi = v if isinstance(v, tuple) else (v, v, v)
-        row.update({key: mid, f"{key}_min": lo, f"{key}_max": hi})
+        lo, mid, hi, ci = v if isinstance(v, tuple) else (v, v, v, math.nan)
+        row.update({key: mid, f"{key}_min": lo, f"{key}_max": hi, f"{key}_ci": ci})
     return row
 
 
@@ -145,10 +149,11 @@ def test_the_verdict_names_the_best_variants_and_stays_silent_on_ties():
     assert S.best([_row("a", fd=5.0), _row("b", fd=math.nan)], "fd") == "a"
 
 
-def test_a_leaderboard_cell_shows_the_median_then_the_range_over_seeds():
-    row = _row("fast", fd=(3.21, 3.32, 3.49), confidence=(0.98, 0.98, 0.98), images_per_sec=(690.0, 696.0, 702.4),
-               time_to_conf=math.nan)
-    assert S.cell(row, "fd") == "3.32 (3.21–3.49)"
+def test_a_leaderboard_cell_shows_the_mean_its_interval_then_the_range_over_seeds():
+    row = _row("fast", fd=(3.21, 3.32, 3.49, 0.352), confidence=(0.98, 0.98, 0.98, 0.0),
+               images_per_sec=(690.0, 696.0, 702.4, math.nan), time_to_conf=math.nan, kid=(0.001, 0.002, 0.003, 0.0041))
+    assert S.cell(row, "fd") == "3.32 ± 0.352 (3.21–3.49)"
+    assert S.cell(row, "kid") == "0.002 ± 0.0041 (0.001–0.003)"
     assert S.cell(row, "confidence") == "0.98"  # one value when the seeds agree
     assert S.cell(row, "images_per_sec") == "696 (690–702)"
     assert S.cell(row, "time_to_conf") == "not reached"

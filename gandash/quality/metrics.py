@@ -40,6 +40,40 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(max(d, 0.0))  # rounding can leave -1e-12 for identical sets
 
 
+def fd_standard_error(feats: np.ndarray, mu: np.ndarray, sigma: np.ndarray, resamples: int = 10,
+                      seed: int = 0) -> float:
+    """Bootstrap standard error of the Fréchet distance of ``feats`` to (mu, sigma): the spread of FD over
+    resamples of the samples scored (the sampling noise of one evaluation, not seed-to-seed)."""
+    x = np.asarray(feats, np.float64)
+    if len(x) < 10:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    values = [frechet_distance(*feature_stats(x[rng.integers(0, len(x), len(x))]), mu, sigma)
+              for _ in range(resamples)]
+    return float(np.std(values, ddof=1))
+
+
+def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 10, size: int = 500, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance (Bińkowski et al. 2018) in the evaluator's features: the unbiased MMD²
+    with the cubic polynomial kernel (x·y/d + 1)³, averaged over ``subsets`` random subsets of ``size``
+    samples per side (fewer when fewer are given), with its standard deviation over them. Unlike FD it is
+    unbiased: its expected value does not depend on the sample count."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    m = min(size, len(real), len(fake))
+    if m < 2:
+        return float("nan"), float("nan")
+    d = real.shape[1]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(subsets):
+        x = real[rng.choice(len(real), m, replace=False)]
+        y = fake[rng.choice(len(fake), m, replace=False)]
+        kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+        off = m * (m - 1)
+        values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2 * kxy.mean())
+    return float(np.mean(values)), float(np.std(values, ddof=1) if subsets > 1 else 0.0)
+
+
 def classifier_score(probs: np.ndarray) -> float:
     """exp(E_x KL(p(y|x) || p(y))): high when each sample is clear and the classes are varied."""
     p = np.clip(np.asarray(probs, np.float64), _EPS, 1.0)

@@ -27,6 +27,17 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return (f"<table><tr><th>variant</th><th>runs</th><th>failed</th>{head}</tr>{''.join(body)}</table>")
 
 
+def _decisions(comparisons: list[dict[str, Any]]) -> str:
+    from gandash.studies import compare
+
+    rows = compare.table(comparisons)
+    if not rows:
+        return "<p>One variant, or no evaluations yet: nothing to decide.</p>"
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table><p>{html.escape(compare.TESTS_NOTE)}</p>"
+
+
 def _grids(studies: S.Studies, study: dict[str, Any], seconds: float) -> str:
     """Each variant's first seed's grid at the same training time."""
     shown, parts = set(), []
@@ -45,7 +56,7 @@ def _grids(studies: S.Studies, study: dict[str, Any], seconds: float) -> str:
 
 def study_html(studies: S.Studies, study: dict[str, Any]) -> str:
     """The report: verdict, fairness note, leaderboard, quality-over-time figures and grids."""
-    rows = S.leaderboard(studies, study)
+    rows, comparisons = S.analysis(studies, study)
     figures, first = [], True
     for metric in REPORT_METRICS:
         curves = S.quality_over_time(studies, study, metric)
@@ -68,9 +79,12 @@ figure img {{ width: 280px; image-rendering: pixelated; }} .verdict {{ font-size
 {len(study.get('presets', []))} preset(s) × {study.get('seeds')} seed(s){_vary_text(study)},
 budget {html.escape(S.Budget.parse(study['budget']).describe())} per run; {p['done']} of {p['total']} runs done.
 Created {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(study.get('created', 0)))}.</p>
-<p class="verdict">{html.escape(S.verdict(rows))}</p>
-<p>{html.escape(S.fairness(studies, study))} Cells: median over seeds (min–max); best in green.</p>
+<p class="verdict">{html.escape(S.verdict(rows, comparisons))}</p>
+<p>{html.escape(S.fairness(studies, study))} Cells: mean over seeds ± the half-width of its 95 % interval
+(min–max over seeds); best mean in green.</p>
 {_table(rows)}
+<h2>Which differences are real</h2>
+{_decisions(comparisons)}
 <h2>Quality against training time</h2>
 {''.join(figures) or '<p>No in-training evaluations yet.</p>'}
 <h2>Samples at {times[-1] if times else 0:.0f} s of training</h2>

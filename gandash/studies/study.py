@@ -37,8 +37,9 @@ def eval_cost(n: int) -> float:
     return 0.05 + 0.55 * n / 1000
 VARIED = ("architecture", "seed", "study", "name")  # what a study sets itself; never --vary
 # Leaderboard columns: (key, title, better is "low" or "high")
-COLUMNS = (("fd", "FD", "low"), ("confidence", "confidence", "high"), ("rarest_share", "rarest digit", "high"),
-           ("precision", "precision", "high"), ("recall", "recall", "high"), ("cond_acc", "per-digit acc", "high"),
+COLUMNS = (("fd", "FD", "low"), ("kid", "KID", "low"), ("confidence", "confidence", "high"),
+           ("rarest_share", "rarest digit", "high"), ("precision", "precision", "high"), ("recall", "recall", "high"),
+           ("cond_acc", "per-digit acc", "high"),
            ("images_per_sec", "images/s", "high"), ("steps_per_sec", "steps/s", "high"),
            ("time_to_conf", f"time to conf {REACH_CONFIDENCE}", "low"))
 
@@ -332,8 +333,12 @@ def run_summary(run) -> dict[str, Any]:
     reached = next((wall_at.get(int(r["step"]), math.nan) for r in evals
                     if r.get("confidence", 0) >= REACH_CONFIDENCE), math.nan)
     ips = [r["images_per_sec"] for r in metrics if math.isfinite(r.get("images_per_sec", math.nan))]
-    out = {k: last.get(k, math.nan) for k, _, _ in COLUMNS if k in last}
+    out = {k: last.get(k, math.nan) for k in (*(k for k, _, _ in COLUMNS), "fd_se", "kid_std") if k in last}
+    ended = st.get("state") in ("finished", "stopped") and metrics and metrics[-1].get("wall_time")
     out.update(images_per_sec=statistics.median(ips) if ips else math.nan, time_to_conf=reached,
+               # never reached: at least the whole run (a lower bound, for the comparisons)
+               time_to_conf_bound=reached if math.isfinite(reached) else (metrics[-1]["wall_time"] if ended
+                                                                          else math.nan),
                state=st.get("state", "?"), step=int(st.get("step") or 0), device=st.get("device", ""),
                slots=st.get("slots") or 1,
                steps_per_sec=(metrics[-1]["step"] / metrics[-1]["wall_time"]
@@ -342,24 +347,43 @@ def run_summary(run) -> dict[str, Any]:
     return out
 
 
-def leaderboard(studies: Studies, study: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per variant: median, min and max over seeds of each column, and failures."""
+def summaries(studies: Studies, study: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each variant's run summaries (one per seed that has a run directory)."""
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for member, run in studies.runs(study):
         by_variant.setdefault(member["variant"], [])
         if run is not None:
             by_variant[member["variant"]].append(run_summary(run))
+    return by_variant
+
+
+def leaderboard(studies: Studies, study: dict[str, Any],
+                per_variant: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+    """One row per variant: the mean over seeds of each column with the half-width of its 95 % interval
+    (``KEY_ci``: Student's t over seeds, or one run's sampling error), min and max, and failures."""
+    from gandash.studies.compare import centre
+
     rows = []
-    for variant, summaries in by_variant.items():
-        row: dict[str, Any] = {"variant": variant, "runs": len(summaries),
-                               "done": sum(s["state"] in ("finished", "stopped") for s in summaries),
-                               "failed": sum(s["state"] in ("failed", "diverged") for s in summaries)}
+    for variant, runs in (summaries(studies, study) if per_variant is None else per_variant).items():
+        row: dict[str, Any] = {"variant": variant, "runs": len(runs),
+                               "done": sum(s["state"] in ("finished", "stopped") for s in runs),
+                               "failed": sum(s["state"] in ("failed", "diverged") for s in runs)}
         for key, _, _ in COLUMNS:
-            vals = [s[key] for s in summaries if isinstance(s.get(key), (int, float)) and math.isfinite(s[key])]
-            row[key] = statistics.median(vals) if vals else math.nan
+            have = [s for s in runs if isinstance(s.get(key), (int, float)) and math.isfinite(s[key])]
+            vals = [s[key] for s in have]
+            err = {"fd": "fd_se", "kid": "kid_std"}.get(key)
+            row[key], row[f"{key}_ci"] = centre(vals, [s.get(err, math.nan) for s in have] if err else None)
             row[f"{key}_min"], row[f"{key}_max"] = (min(vals), max(vals)) if vals else (math.nan, math.nan)
         rows.append(row)
     return rows
+
+
+def analysis(studies: Studies, study: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The leaderboard and the pairwise decisions (``compare.compare``), from one read of the runs."""
+    from gandash.studies.compare import compare
+
+    per_variant = summaries(studies, study)
+    return leaderboard(studies, study, per_variant), compare(per_variant)
 
 
 def best(rows: list[dict[str, Any]], key: str) -> str | None:
@@ -377,9 +401,16 @@ def best_by_column(rows: list[dict[str, Any]]) -> dict[str, str | None]:
     return {key: best(rows, key) for key, _, _ in COLUMNS} if len(rows) > 1 else {}
 
 
-def verdict(rows: list[dict[str, Any]]) -> str:
-    """One sentence from the table, e.g. 'acgan reached confidence 0.8 first (1 min 40 s); fast has the best
-    FD (9.8)'."""
+def verdict(rows: list[dict[str, Any]], comparisons: list[dict[str, Any]] | None = None) -> str:
+    """One sentence. From the pairwise decisions when there are any (which variant is clearly best in time to
+    confidence and in FD, or that the data cannot tell); otherwise from the table, e.g. 'acgan reached
+    confidence 0.8 first (1 min 40 s); fast has the best FD (9.8)'."""
+    from gandash.studies.compare import sentence
+
+    said = [t for t in (sentence(comparisons or [], "time_to_conf"), sentence(comparisons or [], "fd")) if t]
+    if said:
+        text = "; ".join(said)  # a variant's name keeps its case; "no clear difference…" starts a sentence
+        return (text[0].upper() + text[1:] if text.startswith("no clear") else text) + "."
     parts = []
     first = best(rows, "time_to_conf")
     if first:
@@ -393,17 +424,34 @@ def verdict(rows: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + "."
 
 
+def plain_json(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: strict JSON for `study show --json`."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    return value
+
+
 def cell(row: dict[str, Any], key: str) -> str:
-    """A leaderboard cell as text: the median, then min-max over seeds when they differ."""
+    """A leaderboard cell as text: the mean, ± the half-width of its 95 % interval, then min–max over seeds
+    when they differ."""
     v, lo, hi = row.get(key, math.nan), row.get(f"{key}_min", math.nan), row.get(f"{key}_max", math.nan)
     if not math.isfinite(v):
         return "not reached" if key == "time_to_conf" and row.get("done") else "–"
-    fmt = _duration if key == "time_to_conf" else (lambda x: f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}")
-    return fmt(v) if row.get("runs", 1) < 2 or fmt(lo) == fmt(hi) else f"{fmt(v)} ({fmt(lo)}–{fmt(hi)})"
+    fmt = _duration if key == "time_to_conf" else (
+        lambda x: f"{x:,.0f}" if abs(x) >= 100 else (f"{x:.2g}" if abs(x) < 0.01 else f"{x:.3g}"))
+    ci = row.get(f"{key}_ci", math.nan)
+    shown = isinstance(ci, float) and math.isfinite(ci) and ci > 0 and fmt(ci) not in ("0", "0 s")
+    text = fmt(v) + (f" ± {fmt(ci)}" if shown else "")
+    return text if row.get("runs", 1) < 2 or fmt(lo) == fmt(hi) else f"{text} ({fmt(lo)}–{fmt(hi)})"
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    cols = ["variant", "runs", "done", "failed"] + [f"{k}{s}" for k, _, _ in COLUMNS for s in ("", "_min", "_max")]
+    cols = ["variant", "runs", "done", "failed"] + [f"{k}{s}" for k, _, _ in COLUMNS
+                                                    for s in ("", "_ci", "_min", "_max")]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
@@ -466,7 +514,33 @@ def wall_of_steps(run) -> tuple[list[float], list[float]]:
 
 def quality_over_time(studies: Studies, study: dict[str, Any], metric: str,
                       points: int = 60) -> dict[str, dict[str, list[float]]]:
-    """Per variant: the median and min-max over seeds of an eval metric on a common time grid.
+    """Per variant: the median and min-max over seeds of an eval metric on a common time grid."""
+    groups: dict[str, list] = {}
+    for member, run in studies.runs(study):
+        if run is not None:
+            groups.setdefault(member["variant"], []).append(run)
+    return curves_over_time(groups, metric, points)
+
+
+def seed_groups(runs) -> dict[str, list]:
+    """Runs that differ only in their seed (and name), grouped under the name of the first of them."""
+    groups: dict[tuple, list] = {}
+    for run in runs:
+        try:
+            cfg = run.config()
+        except RunError:
+            continue
+        key = tuple(sorted((k, str(v)) for k, v in cfg.to_dict().items() if k not in ("seed", "name", "study")))
+        groups.setdefault(key, []).append(run)
+    out = {}
+    for members in groups.values():
+        cfg = members[0].config()
+        out[f"{cfg.name or cfg.architecture} × {len(members)} seeds"] = members
+    return out
+
+
+def curves_over_time(groups: dict[str, list], metric: str, points: int = 60) -> dict[str, dict[str, list[float]]]:
+    """Per group of runs: the median and min-max of an eval metric on a common grid of training time.
 
     Each run's evaluations are placed at the training seconds they were made and interpolated
     linearly between them; a run counts at a time only once it has been evaluated at or after it.
@@ -474,15 +548,14 @@ def quality_over_time(studies: Studies, study: dict[str, Any], metric: str,
     import numpy as np
 
     per_variant: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for member, run in studies.runs(study):
-        if run is None:
-            continue
-        evals = [r for r in run.eval_rows() if math.isfinite(r.get(metric, math.nan))]
-        if not evals:
-            continue
-        steps, walls = wall_of_steps(run)
-        t = np.interp([float(r["step"]) for r in evals], steps, walls)
-        per_variant.setdefault(member["variant"], []).append((t, np.array([r[metric] for r in evals])))
+    for name, runs in groups.items():
+        for run in runs:
+            evals = [r for r in run.eval_rows() if math.isfinite(r.get(metric, math.nan))]
+            if not evals:
+                continue
+            steps, walls = wall_of_steps(run)
+            t = np.interp([float(r["step"]) for r in evals], steps, walls)
+            per_variant.setdefault(name, []).append((t, np.array([r[metric] for r in evals])))
     t_max = max((c[0][-1] for curves in per_variant.values() for c in curves), default=0.0)
     grid = np.linspace(0.0, t_max, points) if t_max > 0 else np.zeros(1)
     out = {}

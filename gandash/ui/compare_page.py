@@ -1,4 +1,4 @@
-"""Compare runs: overlaid curves vs step and wall time, grids side by side, the metrics table."""
+"""Compare runs: overlaid curves vs step and wall time, the race of their grids, the metrics table."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,6 @@ from gandash.ui import common, quality
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "wasserstein", "gp",
           "d_class_acc", "code_acc", "images_per_sec")
-MAX_SIDE_BY_SIDE = 6
 REFERENCE_ROW = "real data (reference)"
 
 
@@ -44,6 +43,7 @@ def render() -> None:
         return
     names = _names(picked)
     curves(picked, names)
+    over_seeds(picked)
     grids(picked, names)
     metrics_table(picked, names)
 
@@ -77,37 +77,59 @@ def curves(runs: list[Run], names: dict[str, str]) -> None:
                  right)
 
 
+def over_seeds(runs: list[Run]) -> None:
+    """Runs that differ only in seed, drawn as one curve (median) with a band (min to max) per group."""
+    from gandash.studies.study import curves_over_time, seed_groups
+
+    groups = seed_groups(runs)
+    if all(len(members) < 2 for members in groups.values()):
+        return
+    st.subheader("Over seeds")
+    metric = st.selectbox("Quality metric", [c for c in plots.EVAL_COLUMNS if c != "classifier_score"],
+                          format_func=plots.label, key="cmp_seed_metric")
+    data = curves_over_time(groups, metric)
+    common.chart(plots.band_figure(data, metric, big=common.presenting()), "cmp_seed_bands")
+    st.caption("Runs whose settings differ only in seed are grouped: the line is their median at each training "
+               "time, the band their range. A group needs in-training evaluations (eval_every or the health "
+               "probe) to draw.")
+
+
 def grids(runs: list[Run], names: dict[str, str]) -> None:
-    st.subheader("Fixed-noise grids at the same step")
-    steps_of = {r.id: r.sample_steps() for r in runs}
-    union = sorted({s for steps in steps_of.values() for s in steps})
-    if not union:
+    """The race: every run's fixed-noise grid side by side at equal training time (or step), with one
+    slider, a play button and the whole race as a GIF."""
+    import time
+
+    from gandash.studies import race
+
+    st.subheader("Race: the grids side by side")
+    by = st.segmented_control("Line up at equal", ["training time", "step"], default="training time",
+                              key="cmp_race_by") or "training time"
+    by = "time" if by == "training time" else "step"
+    stops = race.positions(runs, by)
+    if not stops:
         st.info("No samples saved yet.")
         return
-    step = union[-1] if len(union) == 1 else st.select_slider(
-        "Step", union, value=_common_last(steps_of) or union[-1], key="cmp_step_slider",
-        format_func=lambda s: f"{s:,}")
-    shown = runs[:MAX_SIDE_BY_SIDE]
-    if len(runs) > MAX_SIDE_BY_SIDE:
-        st.caption(f"Showing the first {MAX_SIDE_BY_SIDE} runs' grids.")
-    cols = st.columns(len(shown))
-    for col, run in zip(cols, shown):
-        earlier = [s for s in steps_of[run.id] if s <= step]
-        with col:
-            st.markdown(f"**{common.plain(names[run.id])}**")
-            if not earlier:
-                st.caption("no grid at or before this step")
-                continue
-            img = common.read_png(run.sample_path(earlier[-1]))
-            note = "" if earlier[-1] == step else " (nearest earlier)"
-            common.show_image(img, caption=f"step {earlier[-1]:,}{note}", scale=1 if len(shown) > 3 else 2)
-
-
-def _common_last(steps_of: dict[str, list[int]]) -> int | None:
-    """The last step every run has a grid for."""
-    sets = [set(s) for s in steps_of.values() if s]
-    common_steps = set.intersection(*sets) if sets else set()
-    return max(common_steps) if common_steps else None
+    if len(runs) > race.MAX_RUNS:
+        st.caption(f"Showing the first {race.MAX_RUNS} runs.")
+    label = (lambda t: race.fmt_seconds(t)) if by == "time" else (lambda s: f"step {int(s):,}")
+    at = stops[-1] if len(stops) == 1 else st.select_slider(
+        "Training time" if by == "time" else "Step", stops, value=stops[-1], key=f"cmp_race_{by}",
+        format_func=label)
+    screen = st.empty()
+    width = "stretch" if common.presenting() else "content"
+    screen.image(race.frame(runs, names, at, by), width=width)
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Play", icon=":material/play_arrow:", key="cmp_race_play", disabled=len(stops) < 2):
+        for t in stops:
+            screen.image(race.frame(runs, names, t, by), width=width)
+            time.sleep(0.25)
+    if c2.button("Make the GIF", icon=":material/movie:", key="cmp_race_gif"):
+        st.session_state["cmp_race_gif_bytes"] = race.gif(runs, names, by)
+    if st.session_state.get("cmp_race_gif_bytes"):
+        st.download_button("Download the race (GIF)", st.session_state["cmp_race_gif_bytes"],
+                           file_name="race.gif", mime="image/gif", key="cmp_race_dl")
+    st.caption("At equal training time a faster architecture gets more steps: the fair race for a fixed "
+               "budget. Each run shows its last grid saved at or before the chosen point.")
 
 
 def metrics_table(runs: list[Run], names: dict[str, str]) -> None:

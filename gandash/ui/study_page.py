@@ -127,10 +127,11 @@ def study_view(studies: S.Studies, study_id: str) -> None:
         if live and p["done"] >= p["total"]:
             st.rerun()  # finished: redraw once without the timer
         header(current, p)
-        rows = S.leaderboard(studies, current)
-        st.markdown(f"### {common.plain(S.verdict(rows))}")
+        rows, comparisons = S.analysis(studies, current)
+        st.markdown(f"### {common.plain(S.verdict(rows, comparisons))}")
         st.caption(common.plain(S.fairness(studies, current)))
         leaderboard_table(rows)
+        decisions(comparisons)
         curves(studies, current)
         grids(studies, current)
         if not common.presenting():
@@ -172,9 +173,22 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> None:
         return ["background-color: #c8f7c5; font-weight: bold" if best.get(col.name) == v else "" for v in col.index]
 
     st.dataframe(table.style.apply(mark), key="st_table")
-    st.caption("Median over seeds, then (min–max). Best median of each column in green: lowest FD and time, "
+    st.caption("Mean over seeds ± the half-width of its 95 % interval (Student's t; with one seed, the run's "
+               "sampling error), then (min–max). Best mean of each column in green: lowest FD, KID and time, "
                f"highest for the rest. Time to confidence {S.REACH_CONFIDENCE} is the training time of the first "
-               "in-training evaluation that reached it.")
+               "in-training evaluation that reached it. FD and KID: the last evaluation's samples (2,000) in the "
+               "evaluator's features; real test digits score FD about 1.")
+
+
+def decisions(comparisons: list[dict[str, Any]]) -> None:
+    """Which variant is better on each headline metric, only where the data can tell."""
+    if not comparisons:
+        return
+    from gandash.studies import compare
+
+    st.markdown("**Which differences are real**")
+    st.dataframe(compare.table(comparisons), hide_index=True, key="st_decisions")
+    st.caption(compare.TESTS_NOTE)
 
 
 def curves(studies: S.Studies, study: dict[str, Any]) -> None:

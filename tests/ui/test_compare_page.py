@@ -39,3 +39,60 @@ def test_compare_runs_from_the_address_are_checked(runs):
     at.query_params["runs"] = f"{ids.failed},../../etc,{ids.ok}"
     at.run()
     assert not at.exception and at.multiselect(key="cmp_runs").value == [ids.failed, ids.ok]
+
+
+def test_the_race_lines_grids_up_at_equal_training_time_or_step_and_exports_a_gif(runs):
+    import io
+
+    from PIL import Image
+
+    from gandash.studies import race
+
+    store, ids = runs
+    picked = [store.get(ids.ok), store.get(ids.failed)]  # grids at steps 0/25/50 and 0/10/20; 10 steps a second
+    names = {r.id: r.config().name for r in picked}
+    assert race.positions(picked, "time") == [0.0, 1.0, 2.0, 2.5, 5.0]
+    assert race.positions(picked, "step") == [0.0, 10.0, 20.0, 25.0, 50.0]
+    assert race.grid_of(picked[0], 2.4) == (0, 0.0) and race.grid_of(picked[1], 2.4) == (20, 2.0)
+    assert race.grid_of(picked[0], 30, "step") == (25, 2.5)
+    img = race.frame(picked, names, 2.5)
+    assert img.size == (2 * race.TILE + 8, race.TILE + 3 * race.LABEL_H)
+    with Image.open(io.BytesIO(race.gif(picked, names))) as gif:
+        assert gif.format == "GIF" and gif.n_frames >= 5
+
+    at = app("compare", store.root)
+    assert not at.exception and len(at.get("image")) >= 1
+    at.segmented_control(key="cmp_race_by").set_value("step").run()
+    assert not at.exception and at.select_slider(key="cmp_race_step").value == 50.0
+    at.button(key="cmp_race_gif").click().run()
+    assert not at.exception and at.get("download_button")
+
+
+def test_runs_that_differ_only_in_seed_are_drawn_as_one_band(store):
+    import dataclasses
+
+    from gandash.config import make_config
+    from gandash.studies.study import curves_over_time, seed_groups
+
+    ids = []
+    for seed, fd in ((0, (40.0, 20.0)), (1, (44.0, 24.0)), (2, (30.0, 10.0))):
+        cfg = make_config("fast", {"name": "same", "seed": seed, "steps": 20})
+        run = store.create(cfg if seed < 2 else dataclasses.replace(cfg, g_lr=1e-3))  # the third differs
+        w = RowWriter(run.metrics_path, ["step", "wall_time"])
+        for s in (10, 20):
+            w.write({"step": s, "wall_time": s / 10})
+        w.close()
+        w = RowWriter(run.eval_path, ["step", "n", "fd"])
+        for s, v in zip((10, 20), fd):
+            w.write({"step": s, "n": 500, "fd": v})
+        w.close()
+        ids.append(run.id)
+    groups = seed_groups([store.get(i) for i in ids])
+    assert sorted(len(g) for g in groups.values()) == [1, 2] and "same × 2 seeds" in groups
+    band = curves_over_time(groups, "fd")["same × 2 seeds"]
+    assert band["runs"] == 2 and band["lo"][-1] == 20.0 and band["hi"][-1] == 24.0 and band["median"][-1] == 22.0
+    os.environ["GANDASH_RUNS_DIR"] = str(store.root)
+    at = AppTest.from_function(script, kwargs={"page": "compare"}, default_timeout=60)
+    at.query_params["runs"] = ",".join(ids)
+    at.run()
+    assert not at.exception and at.selectbox(key="cmp_seed_metric").value == "fd"
