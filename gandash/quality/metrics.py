@@ -58,7 +58,7 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 10, size: int = 500, 
     with the cubic polynomial kernel (x·y/d + 1)³, averaged over ``subsets`` random subsets of ``size``
     samples per side (fewer when fewer are given), with its standard deviation over them. Unlike FD it is
     unbiased: its expected value does not depend on the sample count."""
-    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)  # kernels in float32, sums in float64
     m = min(size, len(real), len(fake))
     if m < 2:
         return float("nan"), float("nan")
@@ -70,7 +70,9 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 10, size: int = 500, 
         y = fake[rng.choice(len(fake), m, replace=False)]
         kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
         off = m * (m - 1)
-        values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2 * kxy.mean())
+        tr_x, tr_y = np.trace(kxx, dtype=np.float64), np.trace(kyy, dtype=np.float64)
+        values.append((kxx.sum(dtype=np.float64) - tr_x) / off + (kyy.sum(dtype=np.float64) - tr_y) / off
+                      - 2 * kxy.mean(dtype=np.float64))
     return float(np.mean(values)), float(np.std(values, ddof=1) if subsets > 1 else 0.0)
 
 
