@@ -28,6 +28,18 @@ def to_grid_image(images: np.ndarray, cols: int, *, pad: int = 2, scale: int = 1
     return upscale(img, scale)
 
 
+def read_png(path) -> Image.Image | None:
+    """A sample PNG, or None when it is missing or damaged (a trainer may be replacing it)."""
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > 4096 * 4096:  # not a sample grid: never decode it
+                return None
+            im.load()
+            return im.convert("L")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def upscale(img: Image.Image, scale: int) -> Image.Image:
     if scale <= 1:
         return img

@@ -106,7 +106,7 @@ def compare(per_variant: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]
     names = list(per_variant)
     out = []
     for key, title, better in HEADLINE:
-        items = []
+        items, values = [], []
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 va, vb = (_finite(s.get(FIELD.get(key, key)) for s in per_variant[n]) for n in (a, b))
@@ -115,16 +115,16 @@ def compare(per_variant: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]
                 errs = {"fd": "fd_se", "kid": "kid_std"}.get(key)
                 sa, sb = ([s.get(errs, math.nan) for s in per_variant[n]] if errs else [] for n in (a, b))
                 p, diff, half, test = _test(va, vb, sa, sb)
+                values.append((va, vb))
                 items.append({"a": a, "b": b, "metric": key, "title": title, "better": better, "test": test,
                               "p": p, "difference": diff, "difference_ci": [diff - half, diff + half],
                               "effect_size": _hedges_g(va, vb), "mean_a": statistics.fmean(va),
                               "mean_b": statistics.fmean(vb), "n_a": len(va), "n_b": len(vb)})
-        for item, adjusted in zip(items, _holm([it["p"] for it in items]), strict=True):
+        for item, (va, vb), adjusted in zip(items, values, _holm([it["p"] for it in items]), strict=True):
             clear = math.isfinite(adjusted) and adjusted < ALPHA and item["difference"] != 0
             lower = item["a"] if item["difference"] < 0 else item["b"]
             higher = item["b"] if lower == item["a"] else item["a"]
             item.update(p_holm=adjusted, winner=(lower if better == "low" else higher) if clear else None)
-            va, vb = (_finite(s.get(FIELD.get(key, key)) for s in per_variant[n]) for n in (item["a"], item["b"]))
             item["seeds_needed"] = None if clear else seeds_needed(va, vb)
             out.append(item)
     return out

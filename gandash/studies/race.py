@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from gandash.explore.images import gif_bytes
+from gandash.explore.images import gif_bytes, read_png
 from gandash.studies.study import grid_at, wall_of_steps
 
 MAX_RUNS = 6
@@ -48,16 +48,6 @@ def grid_of(run, at: float, by: str = "time") -> tuple[int, float] | None:
     return samples[-1], float(np.interp(samples[-1], steps, walls))
 
 
-def _read(path) -> Image.Image | None:
-    try:
-        with Image.open(path) as im:
-            if im.width * im.height > 4096 * 4096:
-                return None
-            return im.convert("L").copy()
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-
-
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
@@ -87,7 +77,7 @@ def frame(runs, names: dict[str, str], at: float, by: str = "time") -> Image.Ima
         x, top = i * (TILE + 8), 2 * LABEL_H
         draw.text((x + 2, LABEL_H + 10), _fit(draw, names.get(run.id, run.id), small, TILE - 4), fill=0, font=small)
         got = grid_of(run, at, by)
-        img = _read(run.sample_path(got[0])) if got else None
+        img = read_png(run.sample_path(got[0])) if got else None
         if img is None:
             draw.rectangle((x, top, x + TILE - 1, top + TILE - 1), fill=235)
             draw.text((x + 8, top + TILE // 2), "no grid yet", fill=80, font=small)

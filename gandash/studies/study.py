@@ -21,6 +21,7 @@ from typing import Any
 from gandash.config import FIELD_TYPES, PRESETS, ConfigError, make_config, parse_value
 from gandash.errors import GandashError
 from gandash.store.runs import ACTIVE_STATES, RUN_ID_RE, RunError, RunStore, atomic_write_json, read_json
+from gandash.studies.compare import centre, compare, sentence
 
 STUDIES_DIR = "_studies"
 STUDY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -361,8 +362,6 @@ def leaderboard(studies: Studies, study: dict[str, Any],
                 per_variant: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """One row per variant: the mean over seeds of each column with the half-width of its 95 % interval
     (``KEY_ci``: Student's t over seeds, or one run's sampling error), min and max, and failures."""
-    from gandash.studies.compare import centre
-
     rows = []
     for variant, runs in (summaries(studies, study) if per_variant is None else per_variant).items():
         row: dict[str, Any] = {"variant": variant, "runs": len(runs),
@@ -380,8 +379,6 @@ def leaderboard(studies: Studies, study: dict[str, Any],
 
 def analysis(studies: Studies, study: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The leaderboard and the pairwise decisions (``compare.compare``), from one read of the runs."""
-    from gandash.studies.compare import compare
-
     per_variant = summaries(studies, study)
     return leaderboard(studies, study, per_variant), compare(per_variant)
 
@@ -405,8 +402,6 @@ def verdict(rows: list[dict[str, Any]], comparisons: list[dict[str, Any]] | None
     """One sentence. From the pairwise decisions when there are any (which variant is clearly best in time to
     confidence and in FD, or that the data cannot tell); otherwise from the table, e.g. 'acgan reached
     confidence 0.8 first (1 min 40 s); fast has the best FD (9.8)'."""
-    from gandash.studies.compare import sentence
-
     said = [t for t in (sentence(comparisons or [], "time_to_conf"), sentence(comparisons or [], "fd")) if t]
     if said:
         text = "; ".join(said)  # a variant's name keeps its case; "no clear difference…" starts a sentence

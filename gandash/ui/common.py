@@ -12,7 +12,7 @@ from PIL import Image
 
 from gandash import backends
 from gandash.errors import GandashError
-from gandash.explore.images import upscale
+from gandash.explore.images import read_png, upscale  # noqa: F401 - read_png: the pages read grids through common
 from gandash.store.runs import ACTIVE_STATES, Run, RunError, RunStore, default_runs_dir
 
 LIVE_REFRESH_S = 2.0
@@ -90,18 +90,6 @@ def show_image(img: Image.Image | None, caption: str | None = None, *, scale: in
 
         img = ImageOps.invert(img.convert("L"))
     st.image(upscale(img, scale or image_scale()), caption=caption)
-
-
-def read_png(path: Path) -> Image.Image | None:
-    """A sample PNG, or None when it is missing or damaged (a trainer may be replacing it)."""
-    try:
-        with Image.open(path) as im:
-            if im.width * im.height > 4096 * 4096:  # not a sample grid: never decode it
-                return None
-            im.load()
-            return im.convert("L")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
 
 
 def styled(img: Image.Image, scale: int) -> Image.Image:
