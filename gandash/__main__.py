@@ -38,6 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["delete"].add_argument("--stop", action="store_true",
                                        help="stop the run's trainer first, then delete")
 
+    pa = sub.add_parser("pause", help="teach mode: hold a training run after its current step (it keeps its slot)")
+    sp = sub.add_parser("step", help="teach mode: train a paused run exactly N more steps, then hold again")
+    sp.add_argument("--n", type=int, default=1, help="steps (or updates of one network with --only); default 1")
+    sp.add_argument("--only", choices=("d", "g"), default="",
+                    help="update only the discriminator (d) or only the generator (g)")
+    co = sub.add_parser("continue", help="teach mode: let a paused run train on")
+    co.add_argument("--slow", type=float, default=0.0, metavar="SECONDS",
+                    help="slow motion: one step every SECONDS, with fresh samples after each")
+    for a in (pa, sp, co):
+        a.add_argument("run")
+
     s = sub.add_parser("sample", help="generate images from a run's latest generator")
     s.add_argument("run")
     s.add_argument("--n", type=int, default=64)
@@ -121,7 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--slot-fd", type=int, default=None, help=argparse.SUPPRESS)
     w.add_argument("--slot", type=int, default=None, help=argparse.SUPPRESS)
     w.add_argument("--since", type=float, default=None, help=argparse.SUPPRESS)
-    for a in (t, r, s, v, e, q, w, *ss.choices.values(), *[sub.choices[n] for n in ("stop", "resume", "delete")]):
+    for a in (t, r, s, v, e, q, w, pa, sp, co, *ss.choices.values(),
+              *[sub.choices[n] for n in ("stop", "resume", "delete")]):
         a.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 

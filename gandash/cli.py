@@ -183,6 +183,50 @@ def cmd_resume(args, store: RunStore) -> int:
     return 0
 
 
+TEACH_WAIT_S = 60.0  # how long pause and continue wait for the trainer to answer (step: plus 2 s a step)
+
+
+def _teach(args, store: RunStore, action: str, **fields) -> tuple[int, object]:
+    """Ask the run's trainer for ``action`` and wait until it is carried out: (the step before, the status then).
+    A run that ended meanwhile (stopped, or its last step reached) is said on stderr."""
+    from gandash.store import control
+
+    run = store.get(args.run)
+    before = run.status().step
+    req = control.ask(run, action, **fields)
+    status = control.wait(run, req, timeout=TEACH_WAIT_S + 2.0 * fields.get("n", 0))
+    if not status.active:
+        print(f"note: run {run.id} {status.state} at step {status.step:,}" +
+              (f": {status.error}" if status.error else ""), file=sys.stderr)
+    return before, status
+
+
+def cmd_pause(args, store: RunStore) -> int:
+    status = store.get(args.run).status()
+    if status.state != "paused":
+        _, status = _teach(args, store, "pause")
+    print(f"{status.state} at step {status.step:,}")
+    return 0
+
+
+def cmd_step(args, store: RunStore) -> int:
+    before, status = _teach(args, store, "step", n=args.n, only=args.only)
+    if args.only == "d":
+        logs = status.get("teach_logs") or {}
+        figures = ", ".join(f"{k} {logs[k]:.3f}" for k in ("d_loss", "d_real", "d_fake") if k in logs)
+        print(f"step {status.step:,}: the discriminator updated {args.n} time{'s' * (args.n != 1)} alone, "
+              f"the generator's weights unchanged" + (f" ({figures})" if figures else ""))
+    else:
+        print(f"step {status.step:,} (was {before:,})")
+    return 0
+
+
+def cmd_continue(args, store: RunStore) -> int:
+    _, status = _teach(args, store, "continue", slow=args.slow)
+    print(f"{status.state} at step {status.step:,}" + (f", one step every {args.slow:g} s" if args.slow else ""))
+    return 0
+
+
 def cmd_delete(args, store: RunStore) -> int:
     if args.stop:
         from gandash.backends.launcher import stop_then_delete
@@ -559,7 +603,8 @@ def cmd_worker(args, store: RunStore) -> int:
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "status": cmd_status, "stop": cmd_stop, "resume": cmd_resume,
             "delete": cmd_delete, "sample": cmd_sample, "invert": cmd_invert, "eval": cmd_eval, "queue": cmd_queue,
-            "directions": cmd_directions, "dissect": cmd_dissect,
+            "directions": cmd_directions, "dissect": cmd_dissect, "pause": cmd_pause, "step": cmd_step,
+            "continue": cmd_continue,
             "study": cmd_study, "worker": cmd_worker}
 
 

@@ -202,6 +202,25 @@ class GAN(keras.Model):
             self.trackers[name].update_state(value)
         return step_results({name: t.result() for name, t in self.trackers.items()})
 
+    def one_network_step(self, data, only: str):
+        """Teach mode: one update of D alone (``only="d"``) or of G alone (``"g"``); the other is unchanged.
+
+        D alone takes one discriminator step (one critic step for WGAN-GP); G alone takes the
+        generator step of ``train_step`` against D as it is. Returns the trackers' results.
+        """
+        real, labels = data
+        labels = tf.reshape(tf.cast(labels, "int32"), (-1, 1))
+        g_tape, fake, fake_labels = self.generate_fakes(tf.shape(real)[0])
+        if only == "d":
+            logs, _ = self.discriminator_step(real, labels, fake, fake_labels)
+        else:
+            g_grads, logs = self.generator_step(g_tape, fake, fake_labels)
+            self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_weights))
+            logs["g_grad_norm"] = gradient_norm(g_grads, self.g_optimizer)
+        for name, value in logs.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
     def generate_fakes(self, n):
         """(tape, images, digits or codes): a batch of G's images, its forward pass on the tape."""
         fake_labels = self.sample_labels(n)

@@ -30,27 +30,45 @@ class TrainingState:
     step: int  # the generator's optimizer step, after the latest batch
     wall0: float  # seconds trained before this process (from the checkpoint)
     total: int  # the last step
-    log_every: int
     t0: float = field(default_factory=time.perf_counter)
     t_last: float = 0.0  # when the previous metrics row was written (for images/s)
     last_step: int = 0
+    row_start: int = 0  # the step the interval just logged began at
+    clock_on: bool = False  # the training clock runs (from fit's start; it stands while a paused run holds)
     outcome: str | None = None  # "stopped" or "finished", once decided
+    hold: object = None  # teach mode's request (store/control.py) that ends this stretch of training
+    slow: bool = False  # slow motion: a fresh grid after every step
+    saved_step: int = -1  # the step of the latest checkpoint this process wrote
     error: str = ""
     rows: list[dict] = field(default_factory=list)  # every metrics row, for the diagnoses
     spread: float = math.nan  # of the latest sample grid
     evaluated: bool = False  # an evaluation ran in this interval
 
     def __post_init__(self):
-        self.start()
+        self.t0 = self.t_last = time.perf_counter()
+        self.last_step = self.row_start = self.step
 
     def start(self) -> None:
-        """Start the training clock (when fit begins: its tracing counts as training, as it always did)."""
+        """Start the training clock from what it shows (when fit begins: its tracing counts as training, as it
+        always did), and the next interval from this step."""
+        if self.clock_on:
+            self.wall0 = self.wall()
         self.t0 = self.t_last = time.perf_counter()
         self.last_step = self.step
+        self.clock_on = True
+
+    def stop_clock(self) -> None:
+        """Stand the training clock still (a paused run: its time budget does not run)."""
+        self.wall0, self.clock_on = self.wall(), False
 
     def wall(self) -> float:
         """Seconds of training so far (evaluations excluded)."""
-        return self.wall0 + time.perf_counter() - self.t0
+        return self.wall0 + (time.perf_counter() - self.t0 if self.clock_on else 0.0)
+
+    @property
+    def ending(self) -> bool:
+        """This interval ends a stretch of training: the run's end, or a hold (pause, steps taken)."""
+        return bool(self.outcome or self.hold)
 
     def pause(self, seconds: float) -> None:
         """Take ``seconds`` (spent evaluating, not training) off the training clock."""
@@ -59,7 +77,7 @@ class TrainingState:
 
     def crossed(self, every: int) -> bool:
         """Whether the interval just logged passed a multiple of ``every``."""
-        return self.step // every > (self.step - self.log_every) // every
+        return self.step // every > self.row_start // every
 
 
 class WeightAverage(keras.callbacks.Callback):
@@ -107,7 +125,7 @@ class MetricsLogger(keras.callbacks.Callback):
         s.step = int(self.model.g_optimizer.iterations.numpy())
         now = time.perf_counter()
         ips = (s.step - s.last_step) * self.cfg.batch_size / max(now - s.t_last, 1e-9)
-        s.t_last, s.last_step = now, s.step
+        s.t_last, s.last_step, s.row_start = now, s.step, s.last_step
         row = {"step": s.step, "epoch": s.step / self.steps_per_epoch, "wall_time": s.wall(), "time": time.time(),
                "images_per_sec": ips}
         row.update({k: float(logs[k]) for k in self.model.metric_names if k in logs})
@@ -145,6 +163,25 @@ class StopControl(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class TeachControls(keras.callbacks.Callback):
+    """Teach mode's requests (store/control.py), read after every compiled call: a pause, steps or slow
+    motion end ``fit`` here and the trainer holds (engine/teach.py); ``refuse`` says why this run cannot."""
+
+    def __init__(self, inbox, state: TrainingState, status, refuse: str = ""):
+        super().__init__()
+        self.inbox, self.state, self.status, self.refuse = inbox, state, status, refuse
+
+    def on_train_batch_end(self, batch, logs=None):
+        req = self.inbox.pending()
+        if req is None:
+            return
+        if self.refuse or (req.action == "continue" and not req.slow):  # refused, or training already
+            self.status.update(**self.inbox.done(req, self.refuse))
+            return
+        self.state.hold = req
+        self.model.stop_training = True
+
+
 class SampleGrids(keras.callbacks.Callback):
     """The fixed-noise grid at step 0, every ``sample_every`` steps and at the end; its spread goes
     into the next metrics rows."""
@@ -178,7 +215,7 @@ class SampleGrids(keras.callbacks.Callback):
         atomic_write_bytes(self.run.sample_path(step), png)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.state.outcome or self.state.crossed(self.cfg.sample_every):
+        if self.state.ending or self.state.slow or self.state.crossed(self.cfg.sample_every):
             self.write(self.state.step)
 
 
@@ -192,10 +229,11 @@ class Checkpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         s = self.state
-        if s.outcome or s.crossed(self.cfg.checkpoint_every):
+        if s.ending or s.crossed(self.cfg.checkpoint_every):
             if not self.finite(self.model):
                 raise Diverged(f"weights became NaN/inf by step {s.step}")
             self.save(self.run, self.model, s.step, s.wall())
+            s.saved_step = s.step
 
 
 class Evaluation(keras.callbacks.Callback):
@@ -260,7 +298,7 @@ class StatusUpdates(keras.callbacks.Callback):
         self.status, self.state, self.clock, self.started = status, state, clock, False
 
     def on_train_begin(self, logs=None):
-        if self.clock:
+        if self.clock and not self.started:
             self.clock.mark("first grid")  # after SampleGrids wrote it
 
     def on_train_batch_end(self, batch, logs=None):

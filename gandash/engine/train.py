@@ -30,10 +30,13 @@ from gandash.engine.callbacks import (
     SampleGrids,
     StatusUpdates,
     StopControl,
+    TeachControls,
     TrainingState,
     WeightAverage,
 )
 from gandash.engine.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
+from gandash.engine.teach import Teacher
+from gandash.store.control import Inbox
 from gandash.store.locks import Lock
 from gandash.store.queue import RunQueue, queue_of
 from gandash.store.runs import Run, atomic_write_bytes, replace_durably, temp_path, trainer_record, truncate_rows
@@ -209,10 +212,11 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     run.remove_temp_files()
+    inbox = Inbox(run)  # teach mode's requests from before this trainer are not for it
     status = StatusWriter(run, lock)
     created, arrived = run.status().get("created"), time.time()
     status.update(state="running" if slot is not None else "queued", pid=os.getpid(), host=socket.gethostname(),
-                  error="", startup={})
+                  error="", startup={}, control_seq=inbox.seen, control_error="", slow=0)
     status.start()
     step = 0
     try:
@@ -265,9 +269,12 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
         if step >= total:
             status.finish("finished")
             return "finished"
-        state = TrainingState(step=step, wall0=wall0, total=total, log_every=cfg.log_every)
+        state = TrainingState(step=step, wall0=wall0, total=total, saved_step=step if step else -1)
+        one_device = strategy.num_replicas_in_sync == 1
         callbacks = [
             WeightAverage(state),
+            TeachControls(inbox, state, status, refuse="" if one_device else
+                          f"teach mode's controls need a run on one device; this one trains on {device}"),
             MetricsLogger(run, cfg, state, steps_per_epoch=max(1, len(ds) // cfg.batch_size), on_row=on_row),
             StopControl(cfg, state, stop.is_set, agree=lambda flag: any_worker(strategy, flag)),
             SampleGrids(run, cfg, state),
@@ -277,9 +284,20 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
             StatusUpdates(status, state, clock),
         ]
         chunk = cfg.log_every
-        model.fit(make_pipeline(ds, cfg, seed=cfg.seed + step), steps_per_epoch=chunk,
-                  epochs=math.ceil(total / chunk), initial_epoch=step // chunk, callbacks=callbacks, shuffle=False,
-                  verbose=2 if verbose else 0)
+
+        def fit():  # from the step reached: the start, or where a teach-mode hold let go
+            first = state.step // chunk
+            model.fit(make_pipeline(ds, cfg, seed=cfg.seed + state.step), steps_per_epoch=chunk,
+                      epochs=first + math.ceil((total - state.step) / chunk), initial_epoch=first,
+                      callbacks=callbacks, shuffle=False, verbose=2 if verbose else 0)
+
+        fit()
+        teacher = Teacher(model, cfg, state, callbacks, inbox, status, stop,
+                          batches=lambda: make_pipeline(ds, cfg, seed=cfg.seed + state.step + 1))
+        while state.hold is not None and not state.outcome:
+            teacher.hold()
+            if not state.outcome:
+                fit()
         outcome = state.outcome or "finished"
         status.finish(outcome, state.error, step=state.step)
         print(f"run {run.id}: {outcome} at step {state.step}", flush=True)

@@ -10,6 +10,8 @@ from gandash.explore import plots
 from gandash.explore.images import gif_bytes, png_bytes
 from gandash.explore.sampling import SamplingError
 from gandash.quality import health
+from gandash.store import control
+from gandash.store.lifecycle import State
 from gandash.store.runs import ACTIVE_STATES, Run, RunError, describe_trainer
 from gandash.ui import alerts, common, discriminator_panel, quality
 from gandash.ui.nav import go
@@ -92,8 +94,60 @@ def controls(run: Run) -> None:
             for where, label, key in common.resume_choices(status):
                 if row.button(label, icon=":material/play_arrow:", key=f"monitor_resume{key}"):
                     _do(lambda where=where: (launcher.resume(run, backend=where), "Resumed from the checkpoint.")[1])
+    if status.state in (State.RUNNING, State.PAUSED) and not status.get("not_responding"):
+        teach_controls(run, status)
     if run.generator_path.exists() and row.button("Explore this run", icon=":material/explore:"):
         go("explore", run.id)
+
+
+TEACH_WAIT_S = 60.0  # how long a teach button waits for the trainer (a step request: plus 2 s a step)
+
+
+def teach_controls(run: Run, status) -> None:
+    """Teach mode: pause, step (both networks, D alone, G alone), slow motion and continue; keys in
+    presentation mode (Space pauses and continues, S steps, D and G update one network, M is slow motion)."""
+    keys = common.presenting()
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    if status.state == State.RUNNING and not status.get("slow"):
+        if row.button("Pause", icon=":material/pause:", key="teach_pause", shortcut="Space" if keys else None,
+                      help="Hold after the current step. The run keeps its slot; its time budget stands still."):
+            _teach(run, "pause")
+        return
+    n, slow = st.session_state.get("teach_values", (1, 1.0))  # kept while the inputs are hidden
+    if not keys and not status.get("slow"):  # a talk uses the values set before it; the keys then
+        n = int(row.number_input("Steps", 1, control.MAX_STEPS, n, key="teach_n", width=110,
+                                 help="How many steps (or updates of one network) each Step button takes."))
+        slow = float(row.number_input("Seconds a step", 0.2, control.MAX_SLOW_S, slow, 0.1, key="teach_slow",
+                                      width=130, help="Slow motion: one step this often, with fresh samples after "
+                                                      "each."))
+        st.session_state["teach_values"] = (n, slow)
+    if status.get("slow"):
+        if row.button("Pause", icon=":material/pause:", key="teach_pause", shortcut="Space" if keys else None):
+            _teach(run, "pause")
+    else:
+        for only, label, icon, key in (("", "Step", ":material/skip_next:", "S"),
+                                       ("d", "Step D only", ":material/gavel:", "D"),
+                                       ("g", "Step G only", ":material/brush:", "G")):
+            if row.button(label, icon=icon, key=f"teach_step{only}", shortcut=key if keys else None,
+                          help=f"Train {n} {'update' if only else 'step'}{'s' * (n != 1)} of {control.ONLY[only]}, "
+                               f"then hold again."):
+                _teach(run, "step", n=n, only=only)
+        if row.button("Slow motion", icon=":material/slow_motion_video:", key="teach_slowmo",
+                      shortcut="M" if keys else None):
+            _teach(run, "continue", slow=slow)
+    if row.button("Continue", icon=":material/play_arrow:", key="teach_continue", shortcut="Space" if keys and
+                  not status.get("slow") else None, help="Train on at full speed."):
+        _teach(run, "continue")
+
+
+def _teach(run: Run, action: str, **fields) -> None:
+    def do() -> str:
+        req = control.ask(run, action, **fields)
+        with st.spinner(f"{req.describe().capitalize()}…"):
+            status = control.wait(run, req, timeout=TEACH_WAIT_S + 2.0 * fields.get("n", 0))
+        return f"{req.describe().capitalize()}: {status.state} at step {status.step:,}."
+
+    _do(do)
 
 
 def _do(action) -> None:
@@ -102,14 +156,16 @@ def _do(action) -> None:
 
 def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
     """The part that refreshes itself every couple of seconds while the run trains."""
-    active = run.status().get("state") in ACTIVE_STATES
+    first = run.status()
+    active, mode = first.get("state") in ACTIVE_STATES, (first.state, first.get("slow"))
     n_eval = len(run.eval_rows())
 
     @st.fragment(run_every=common.LIVE_REFRESH_S if active else None)
     def panel() -> None:
         status = run.status()
-        if active and (status.get("state") not in ACTIVE_STATES or len(run.eval_rows()) != n_eval):
-            st.rerun()  # it ended or has new quality metrics: redraw the whole page once
+        if active and (status.get("state") not in ACTIVE_STATES or len(run.eval_rows()) != n_eval
+                       or (status.state, status.get("slow")) != mode):
+            st.rerun()  # it ended, paused or went on, or has new quality metrics: redraw the whole page once
         progress_row(status, batch_size, max_seconds)
         found = health.read(run, status)
         alerts.panel(run, found, cfg)
@@ -141,6 +197,12 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
     if status.get("state") in ("failed", "diverged"):
         st.error(f"The run {status['state']} at step {int(status.get('step') or 0):,}: "
                  f"{status.get('error') or 'no error text'}. Its last checkpoint is kept.")
+    elif status.get("state") == "paused":
+        st.info(f"Paused at step {int(status.get('step') or 0):,} (last: {status.get('last_request') or 'pause'}). "
+                f"It keeps its slot, and its time budget stands still: step it, play it in slow motion or "
+                f"continue.")
+    elif status.get("slow"):
+        st.info(f"Slow motion: one step every {status['slow']:g} s, with fresh samples after each.")
     elif status.get("lost"):
         why = str(status.get("error") or "nothing vouches for it any more")
         st.warning(f"Lost: {why}." + ("" if "Resume" in why else " Resume continues from the last checkpoint."))

@@ -191,3 +191,50 @@ def test_monitor_shows_the_discriminators_view_when_asked(trained):
     at.toggle(key=f"mon_dv_{ids['acgan']}").set_value(True).run()
     assert not at.exception and not at.error
     assert "Overlap of real and generated" in [m.label for m in at.metric]
+
+
+def test_teach_buttons_pause_step_one_network_slow_motion_and_continue(store):
+    """Each teach button writes its request and shows what the trainer answered (a thread answers here)."""
+    import threading
+
+    from gandash.store import control
+
+    run_id = written_run(store, "running", pid=os.getpid())
+    run = store.get(run_id)
+    lock = run.take_trainer_lock()  # this process stands in for its trainer; a thread answers its requests
+    asked, stop = [], threading.Event()
+
+    def trainer():
+        inbox = control.Inbox(run)
+        while not stop.wait(0.05):
+            if (req := inbox.pending()) is not None:
+                asked.append(req)
+                step = run.status().step + (req.n if req.action == "step" and req.only != "d" else 0)
+                run.write_status(state="running" if req.action == "continue" else "paused", step=step,
+                                 slow=req.slow, **inbox.done(req))
+
+    thread = threading.Thread(target=trainer, daemon=True)
+    thread.start()
+    try:
+        at = app("monitor", store.root, run=run_id)
+        assert [b.key for b in at.button if b.key and b.key.startswith("teach")] == ["teach_pause"]
+        at.button(key="teach_pause").click().run()
+        assert "Pause: paused at step 50." in texts(at, "success")
+        at.number_input(key="teach_n").set_value(5).run()
+        at.button(key="teach_stepd").click().run()
+        assert "5 updates of the discriminator alone: paused at step 50." in texts(at, "success")
+        at.button(key="teach_step").click().run()
+        assert "5 steps of both networks: paused at step 55." in texts(at, "success")
+        at.button(key="teach_slowmo").click().run()
+        assert "Slow motion, one step every 1 s: running at step 55." in texts(at, "success")
+        assert {"teach_pause", "teach_continue"} <= {b.key for b in at.button} and "teach_step" not in \
+            {b.key for b in at.button}  # in slow motion: pause, or on at full speed
+        at.button(key="teach_continue").click().run()
+        assert [(r.action, r.n, r.only, r.slow) for r in asked] == [
+            ("pause", 0, "", 0.0), ("step", 5, "d", 0.0), ("step", 5, "", 0.0), ("continue", 0, "", 1.0),
+            ("continue", 0, "", 0.0)]
+        assert [b.key for b in at.button if b.key and b.key.startswith("teach")] == ["teach_pause"]
+    finally:
+        stop.set()
+        thread.join()
+        lock.release()
