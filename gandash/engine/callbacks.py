@@ -184,13 +184,14 @@ class TeachControls(keras.callbacks.Callback):
 
 class SampleGrids(keras.callbacks.Callback):
     """The fixed-noise grid at step 0, every ``sample_every`` steps and at the end; its spread goes
-    into the next metrics rows."""
+    into the next metrics rows. With ``real`` (images, labels), D's scores of them and of the grid go
+    beside it, for the training map."""
 
-    def __init__(self, run: Run, cfg, state: TrainingState):
+    def __init__(self, run: Run, cfg, state: TrainingState, real=None):
         super().__init__()
         from gandash.explore.sampling import fixed_grid_inputs
 
-        self.run, self.cfg, self.state = run, cfg, state
+        self.run, self.cfg, self.state, self.real = run, cfg, state, real
         self.z, self.labels = fixed_grid_inputs(cfg)
 
     def _grid(self):
@@ -211,8 +212,15 @@ class SampleGrids(keras.callbacks.Callback):
         from gandash.explore.images import png_bytes, to_grid_image
         from gandash.explore.sampling import grid_columns
 
-        png = png_bytes(to_grid_image(self._grid(), grid_columns(self.cfg)))
-        atomic_write_bytes(self.run.sample_path(step), png)
+        images = self._grid()
+        atomic_write_bytes(self.run.sample_path(step), png_bytes(to_grid_image(images, grid_columns(self.cfg))))
+        if self.real is not None:  # D's scores beside the grid, for the training map
+            from gandash.explore import training_map
+
+            try:
+                training_map.record(self.run, step, self.model, self.cfg, images, self.labels, self.real)
+            except Exception as e:  # noqa: BLE001 - the map is a view: never stop training for it
+                print(f"warning: could not record D's scores for the training map: {e}", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.state.ending or self.state.slow or self.state.crossed(self.cfg.sample_every):

@@ -36,6 +36,7 @@ from gandash.engine.callbacks import (
 )
 from gandash.engine.distribute import any_worker, is_chief_process, make_strategy, scratch_copy, setup_devices
 from gandash.engine.teach import Teacher
+from gandash.explore.training_map import real_subset
 from gandash.store.control import Inbox
 from gandash.store.locks import Lock
 from gandash.store.queue import RunQueue, queue_of
@@ -277,7 +278,7 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
                           f"teach mode's controls need a run on one device; this one trains on {device}"),
             MetricsLogger(run, cfg, state, steps_per_epoch=max(1, len(ds) // cfg.batch_size), on_row=on_row),
             StopControl(cfg, state, stop.is_set, agree=lambda flag: any_worker(strategy, flag)),
-            SampleGrids(run, cfg, state),
+            SampleGrids(run, cfg, state, real=real_subset(ds)),
             Checkpoints(run, cfg, state, save=save_checkpoint, finite=weights_finite),
             Evaluation(run, cfg, state, status),
             HealthCheck(run, cfg, state),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 
 Rows = Sequence[Mapping[str, float]]
@@ -387,4 +388,46 @@ def latent_map_figure(image, n: int, *, digits: Sequence[int] | None = None, big
                       dragmode=False, clickmode="event+select", plot_bgcolor="black")
     fig.update_xaxes(visible=False, range=[0, arr.shape[1]], constrain="domain")
     fig.update_yaxes(visible=False, range=[arr.shape[0], 0], scaleanchor="x")
+    return fig
+
+
+def training_map_figure(cloud, cloud_labels, field, points, *, moves=None, step: int = 0, moved_by: str = "",
+                        said: Sequence[str] | None = None, labels: Sequence[int] | None = None, extent=None,
+                        big: bool = False) -> go.Figure:
+    """The training map (explore/training_map.py): D's verdict as a field (0 more fake, 1 more real), the real digits
+    as a grey cloud, the generator's samples as orange dots (their index in ``customdata``; ``said``: what D says of
+    each, for the hover), and arrows ``moves`` (from, to)."""
+    fig = go.Figure()
+    if field is not None:
+        xs, ys, values = field
+        fig.add_trace(go.Heatmap(
+            x=xs, y=ys, z=values, zmin=0.0, zmax=1.0, opacity=0.55, hoverinfo="skip", zsmooth="best",
+            colorscale=[[0.0, "#d62728"], [0.5, "#f7f7f7"], [1.0, "#1f77b4"]], name="D's verdict",
+            colorbar=dict(title=dict(text="D finds it", side="top"), thickness=12, len=0.6,
+                          tickvals=[0, 1], ticktext=["more fake", "more real"])))
+    fig.add_trace(go.Scattergl(
+        x=cloud[:, 0], y=cloud[:, 1], mode="markers", name="real digits",
+        marker=dict(size=4, color="#555", opacity=0.28), text=[f"real {int(k)}" for k in cloud_labels],
+        hovertemplate="%{text}<extra></extra>"))
+    if moves is not None:  # one trace of segments, each ending in an arrowhead (100 annotations take seconds)
+        start, end = (np.asarray(m, float) for m in moves)
+        nan = np.full(len(start), np.nan)
+        fig.add_trace(go.Scatter(
+            x=np.stack([start[:, 0], end[:, 0], nan], 1).ravel(), y=np.stack([start[:, 1], end[:, 1], nan], 1).ravel(),
+            mode="lines+markers", name="where each sample moves", hoverinfo="skip", opacity=0.8,
+            line=dict(color="#444", width=1.3),
+            marker=dict(symbol="arrow", angleref="previous", color="#444", size=np.tile([0, 9 if big else 7, 0],
+                                                                                        len(start)))))
+    hover = [f"sample {i}" + (f" · digit {labels[i]}" if labels is not None else "")
+             + (f" · {said[i]}" if said is not None else "") for i in range(len(points))]
+    fig.add_trace(go.Scatter(
+        x=points[:, 0], y=points[:, 1], mode="markers", name="generated samples", customdata=list(range(len(points))),
+        marker=dict(size=11 if big else 8, color=COLORS["g"], line=dict(width=1, color="#222")),
+        text=hover, hovertemplate="%{text}<extra></extra>"))
+    title = f"Training map · step {step:,}" + (f" · arrows: {moved_by}" if moved_by else "")
+    _layout(fig, title, "map axis 1", "map axis 2", big=big, height=640 if big else 520)
+    fig.update_layout(hovermode="closest", clickmode="event+select", dragmode="pan")
+    if extent is not None:  # the map's own box, with equal units on both axes
+        fig.update_xaxes(range=extent[:2], constrain="domain", zeroline=False)
+        fig.update_yaxes(range=extent[2:], scaleanchor="x", scaleratio=1, constrain="domain", zeroline=False)
     return fig

@@ -343,3 +343,11 @@ def label_box(cfg, where, key: str) -> int | None:
     if not cfg.takes_label:
         return None
     return where.selectbox(label_word(cfg).capitalize(), list(range(cfg.num_classes)), key=key)
+
+
+def follow_newest(key: str, steps: list[int]) -> None:
+    """Keep the step slider ``key`` on the newest of ``steps`` as they arrive, unless the user moved it back."""
+    last_key = f"{key}__newest"
+    if st.session_state.get(key) in (None, st.session_state.get(last_key)) or st.session_state[key] not in steps:
+        st.session_state[key] = steps[-1]
+    st.session_state[last_key] = steps[-1]

@@ -13,7 +13,7 @@ from gandash.quality import health
 from gandash.store import control
 from gandash.store.lifecycle import State
 from gandash.store.runs import ACTIVE_STATES, Run, RunError, describe_trainer
-from gandash.ui import alerts, common, discriminator_panel, quality
+from gandash.ui import alerts, common, discriminator_panel, quality, training_map_panel
 from gandash.ui.nav import go
 
 MAX_GIF_FRAMES = 120
@@ -47,6 +47,7 @@ def render() -> None:
                       help="Exponential moving average; the raw curve stays faint underneath.")
     live(run, batch_size=cfg.batch_size if cfg else 1, max_seconds=cfg.max_seconds if cfg else 0.0, cfg=cfg)
     if cfg is not None:
+        training_map_panel.section(run, cfg, live=run.status().get("state") in ACTIVE_STATES)
         st.subheader("Quality")
         quality.eval_panel(run, cfg.dataset)
         discriminator_view(run, cfg)
@@ -246,10 +247,8 @@ def timelapse(run: Run) -> None:
     if not steps:
         st.info("The trainer saves a grid every `sample_every` steps; none yet.")
         return
-    key, last_key = f"tl_{run.id}", f"tl_last_{run.id}"
-    if st.session_state.get(key) in (None, st.session_state.get(last_key)) or st.session_state[key] not in steps:
-        st.session_state[key] = steps[-1]  # follow new grids unless the user moved the slider back
-    st.session_state[last_key] = steps[-1]
+    key = f"tl_{run.id}"
+    common.follow_newest(key, steps)
     left, right = st.columns([1, 1] if common.presenting() else [2, 3])
     with right:
         step = steps[0] if len(steps) == 1 else st.select_slider(
