@@ -139,6 +139,12 @@ def test_a_study_of_two_presets_and_two_seeds_gives_a_leaderboard(tmp_path):
         page.locator("[data-testid='stPlotlyChart'] .scatterlayer .trace").first.wait_for(state="attached")
         assert page.get_by_text("step 20 at", exact=False).count() == 2  # one grid per variant
     assert len(list(runs_dir.glob("*-cgan-*"))) == 2 and len(list(runs_dir.glob("*-mlp-*"))) == 2
+    from gandash.store.runs import RunStore
+    from gandash.studies.study import Studies
+    from tests.test_study import check_a_finished_study_of_fast_and_mlp_classic
+
+    (study,) = Studies(RunStore(runs_dir)).list()
+    check_a_finished_study_of_fast_and_mlp_classic(runs_dir, study["id"])  # the same study, from the CLI
 
 
 def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_path):
@@ -155,6 +161,9 @@ def test_a_provoked_failure_shows_its_alert_and_duplicate_with_this_change(tmp_p
     sick = store.create(make_config("fast", {"architecture": "dcgan", "g_lr": 2e-5, "d_lr": 1e-3, "lr_end": 1.0,
                                              "augment": 0.0, "steps": 800, "name": "D at 50x G's rate"}))
     assert train(sick, install_signal_handlers=False) == "finished"  # D wins: health.json has the alert
+    from tests.test_health_provoked import check_a_discriminator_at_50_times_gs_rate_wins
+
+    check_a_discriminator_at_50_times_gs_rate_wins(store, sick)
     with serve(runs_dir, tmp_path / "streamlit.log") as url, browser_page() as page:
         goto(page, url)
         expect(page.get_by_text("⚠ the discriminator is winning")).to_be_visible()

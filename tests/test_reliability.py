@@ -19,10 +19,10 @@ from tests.test_cli import TINY, cli, wait_for
 
 @pytest.mark.slow
 def test_kill_soak_random_kills(tmp_path):
-    """SIGKILL a detached trainer at random moments (6 in the default run; GANDASH_SOAK_KILLS=20 for the
+    """SIGKILL a detached trainer at random moments (3 in the default run; GANDASH_SOAK_KILLS=20 for the
     figure in RELIABILITY.md); it always resumes cleanly."""
     rng = random.Random(1234)
-    want = int(os.environ.get("GANDASH_SOAK_KILLS", "6"))
+    want = int(os.environ.get("GANDASH_SOAK_KILLS", "3"))
     steps = 75 * want  # long enough that the run cannot finish before the last kill
     out = cli(tmp_path, "train", "--detach", "--set", f"steps={steps}", "--set", "log_every=2",
               "--set", "checkpoint_every=4", "--set", "sample_every=2", *TINY)
