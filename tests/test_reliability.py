@@ -189,12 +189,16 @@ def test_mixed_size_images_are_resized_to_the_model_size(tmp_path):
     assert ds.images.shape == (3, 32, 32) and ds.labels is None
 
 
-@pytest.mark.parametrize("digit", ["12", "-1"])
-def test_digit_out_of_range(tmp_path, digit):
+def test_digit_out_of_range(tmp_path, capsys):
+    from gandash.__main__ import main
+
     run_id = cli(tmp_path, "train", "--set", "architecture=cgan", "--set", "steps=1", "--set", "log_every=1",
                  "--set", "checkpoint_every=1", *TINY).stdout.split()[-1]
-    proc = cli(tmp_path, "sample", run_id, "--digit", digit, "--out", str(tmp_path / "d.npz"), check=False)
+    proc = cli(tmp_path, "sample", run_id, "--digit", "12", "--out", str(tmp_path / "d.npz"), check=False)
     assert proc.returncode == 2 and "digit must be from 0 to 9" in proc.stderr
+    capsys.readouterr()
+    assert main(["--runs-dir", str(tmp_path), "sample", run_id, "--digit", "-1", "--out", str(tmp_path / "d.npz")]) == 2
+    assert "digit must be from 0 to 9" in capsys.readouterr().err and not (tmp_path / "d.npz").exists()
 
 
 # -- files that declare more than they hold ------------------------------------------------------
