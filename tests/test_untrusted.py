@@ -157,6 +157,31 @@ def test_a_run_file_of_any_bytes_never_crashes_a_reader(which, content):
 
 
 @FUZZ
+@given(content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
+       | st.dictionaries(st.sampled_from(["seq", "action", "n", "only", "slow", "x"]),
+                         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)).map(
+           lambda d: json.dumps(d, allow_nan=True).encode()),
+       seq=st.none() | st.integers() | st.floats() | st.text(max_size=5))
+def test_teach_files_of_any_content_are_read_as_nothing_asked_or_a_valid_request(content, seq):
+    """control.json (what a reader asks the trainer), status.json's answer, a grid's D scores: never a crash."""
+    from gandash.explore import training_map
+    from gandash.store import control
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store, damaged, other = _two_runs(Path(tmp) / "runs")
+        control.path(damaged).write_bytes(content)
+        damaged.samples_dir.mkdir(exist_ok=True)
+        training_map.scores_path(damaged, 3).write_bytes(content)
+        damaged.write_status(control_seq=seq, control_error=seq, slow=seq, last_request=seq)
+        req = control.read(damaged)
+        assert req is None or (req.action in control.ACTIONS and req.only in control.ONLY and 0 <= req.slow)
+        scores = training_map.read_scores(damaged, 3)
+        assert scores is None or (scores["fake"].ndim == 1 and np.isfinite(scores["real"]).all())
+        assert control.answered(damaged.status()) >= 0 and control.Inbox(damaged).pending() is None
+        _every_reader_survives(store, damaged, other)
+
+
+@FUZZ
 @given(data=st.data())
 def test_a_damaged_study_file_is_listed_as_damaged_and_never_crashes(data):
     from gandash.studies import study as S

@@ -53,7 +53,7 @@ def read(run: Run) -> Request | None:
     try:
         req = Request(seq=int(data["seq"]), action=str(data["action"]), n=int(data.get("n") or 0),
                       only=str(data.get("only") or ""), slow=float(data.get("slow") or 0.0))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return req if _valid(req) is None else None
 
@@ -89,9 +89,15 @@ def ask(run: Run, action: str, n: int = 0, only: str = "", slow: float = 0.0) ->
     return req
 
 
+def answered(status: Status) -> int:
+    """The last request the run's trainer carried out (0: none, or a damaged record)."""
+    seq = status.get("control_seq")
+    return max(0, seq) if isinstance(seq, int) and not isinstance(seq, bool) else 0
+
+
 def _next_seq(run: Run, status: Status) -> int:
     last = read(run)
-    return max(last.seq if last else 0, int(status.get("control_seq") or 0)) + 1
+    return max(last.seq if last else 0, answered(status)) + 1
 
 
 def wait(run: Run, req: Request, timeout: float, poll_s: float = 0.1) -> Status:
@@ -102,9 +108,9 @@ def wait(run: Run, req: Request, timeout: float, poll_s: float = 0.1) -> Status:
     deadline = time.monotonic() + timeout
     while True:
         status = run.status()
-        if int(status.get("control_seq") or 0) >= req.seq:
+        if answered(status) >= req.seq:
             if status.get("control_error"):
-                raise RunError(f"run {run.id}: {status['control_error']}")
+                raise RunError(f"run {run.id}: {str(status['control_error'])[:300]}")
             return status
         if status.state in ENDED or status.lost:
             return status

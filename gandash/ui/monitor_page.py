@@ -202,7 +202,7 @@ def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> Non
         st.info(f"Paused at step {int(status.get('step') or 0):,} (last: {status.get('last_request') or 'pause'}). "
                 f"It keeps its slot, and its time budget stands still: step it, play it in slow motion or "
                 f"continue.")
-    elif status.get("slow"):
+    elif isinstance(status.get("slow"), (int, float)) and status["slow"] > 0:
         st.info(f"Slow motion: one step every {status['slow']:g} s, with fresh samples after each.")
     elif status.get("lost"):
         why = str(status.get("error") or "nothing vouches for it any more")
