@@ -34,59 +34,63 @@ def test_pause_hold_step_slow_motion_kill_stop_and_continue_to_the_end(tmp_path)
     out = cli(tmp_path, "train", "--detach", "--set", "steps=100000", "--set", "max_seconds=35", "--set", "log_every=5",
               "--set", "sample_every=10", "--set", "checkpoint_every=50", *TINY)
     run = RunStore(tmp_path).get(out.stdout.strip())
-    wait_for(run, lambda s: s["state"] == "running" and s["step"] > 0)
+    try:
+        wait_for(run, lambda s: s["state"] == "running" and s["step"] > 0)
 
-    asked = time.monotonic()
-    said = cli(tmp_path, "pause", run.id).stdout.split()
-    assert time.monotonic() - asked < 15
-    st = run.status()
-    assert st.state == "paused" and said == ["paused", "at", "step", f"{st.step:,}"]
-    held, clock = st.step, st["wall_time"]
-    time.sleep(10)
-    st = run.status()
-    assert (st.state, st.step, st["wall_time"]) == ("paused", held, clock)  # the budget does not run either
-    assert int(run.metrics()[-1]["step"]) == held and run.sample_path(held).exists()  # drawn and logged at the hold
+        asked = time.monotonic()
+        said = cli(tmp_path, "pause", run.id).stdout.split()
+        assert time.monotonic() - asked < 15
+        st = run.status()
+        assert st.state == "paused" and said == ["paused", "at", "step", f"{st.step:,}"]
+        held, clock = st.step, st["wall_time"]
+        time.sleep(10)
+        st = run.status()
+        assert (st.state, st.step, st["wall_time"]) == ("paused", held, clock)  # the budget does not run either
+        assert int(run.metrics()[-1]["step"]) == held and run.sample_path(held).exists()  # drawn and logged at the hold
 
-    assert cli(tmp_path, "step", run.id, "--n", "10").stdout.split()[:2] == ["step", f"{held + 10:,}"]
-    assert run.status().state == "paused" and run.status().step == held + 10
-    rows = [int(r["step"]) for r in run.metrics() if int(r["step"]) > held]  # each multiple of log_every, the end
-    assert rows == sorted({k for k in range(held + 1, held + 11) if k % 5 == 0} | {held + 10})
-    assert run.sample_path(held + 10).exists()
+        assert cli(tmp_path, "step", run.id, "--n", "10").stdout.split()[:2] == ["step", f"{held + 10:,}"]
+        assert run.status().state == "paused" and run.status().step == held + 10
+        rows = [int(r["step"]) for r in run.metrics() if int(r["step"]) > held]  # each multiple of log_every, the end
+        assert rows == sorted({k for k in range(held + 1, held + 11) if k % 5 == 0} | {held + 10})
+        assert run.sample_path(held + 10).exists()
 
-    before = weights(run)
-    assert "the generator's weights unchanged" in cli(tmp_path, "step", run.id, "--n", "3", "--only", "d").stdout
-    after_d = weights(run)
-    assert run.status().step == held + 10
-    assert changed(before["d"], after_d["d"]) and not changed(before["g"], after_d["g"])
-    assert cli(tmp_path, "step", run.id, "--n", "3", "--only", "g").stdout.split()[:2] == ["step", f"{held + 13:,}"]
-    after_g = weights(run)
-    assert changed(after_d["g"], after_g["g"]) and not changed(after_d["d"], after_g["d"])
+        before = weights(run)
+        assert "the generator's weights unchanged" in cli(tmp_path, "step", run.id, "--n", "3", "--only", "d").stdout
+        after_d = weights(run)
+        assert run.status().step == held + 10
+        assert changed(before["d"], after_d["d"]) and not changed(before["g"], after_d["g"])
+        assert cli(tmp_path, "step", run.id, "--n", "3", "--only", "g").stdout.split()[:2] == ["step", f"{held + 13:,}"]
+        after_g = weights(run)
+        assert changed(after_d["g"], after_g["g"]) and not changed(after_d["d"], after_g["d"])
 
-    cli(tmp_path, "continue", run.id, "--slow", "0.5")
-    assert run.status().state == "running" and run.status()["slow"] == 0.5
-    time.sleep(3)
-    cli(tmp_path, "pause", run.id)
-    slow_steps = list(range(held + 14, run.status().step + 1))
-    assert 3 <= len(slow_steps) <= 12, slow_steps  # about one step every 0.5 s
-    assert set(slow_steps) <= set(run.sample_steps())  # fresh samples after each
-    assert set(slow_steps) <= {int(r["step"]) for r in run.metrics()}
+        cli(tmp_path, "continue", run.id, "--slow", "0.5")
+        assert run.status().state == "running" and run.status()["slow"] == 0.5
+        time.sleep(3)
+        cli(tmp_path, "pause", run.id)
+        slow_steps = list(range(held + 14, run.status().step + 1))
+        assert 3 <= len(slow_steps) <= 12, slow_steps  # about one step every 0.5 s
+        assert set(slow_steps) <= set(run.sample_steps())  # fresh samples after each
+        assert set(slow_steps) <= {int(r["step"]) for r in run.metrics()}
 
-    paused_at = run.status().step
-    os.kill(run.status()["pid"], signal.SIGKILL)  # kill -9 while paused: lost, and it resumes like any run
-    wait_for(run, lambda s: s["state"] == "lost", timeout=30)
-    cli(tmp_path, "resume", run.id)
-    wait_for(run, lambda s: s["state"] == "running" and s["step"] > paused_at)
-    cli(tmp_path, "pause", run.id)
-    assert cli(tmp_path, "stop", run.id).stdout.strip() == "stopped"  # Stop on a paused run
-    cli(tmp_path, "resume", run.id)
-    wait_for(run, lambda s: s["state"] == "running")
-    cli(tmp_path, "pause", run.id)
-    assert cli(tmp_path, "continue", run.id).stdout.startswith("running")
-    st = wait_for(run, lambda s: s["state"] == "finished", timeout=120)
-    assert st.error.startswith("stopped after max_seconds=35")
-    steps = [int(r["step"]) for r in run.metrics()]
-    assert steps == sorted(set(steps)) and steps[-1] == st.step  # strictly increasing, across every hold
-    assert 35 <= run.metrics()[-1]["wall_time"] < 45  # the budget counted training only
+        paused_at = run.status().step
+        os.kill(run.status()["pid"], signal.SIGKILL)  # kill -9 while paused: lost, and it resumes like any run
+        wait_for(run, lambda s: s["state"] == "lost", timeout=30)
+        cli(tmp_path, "resume", run.id)
+        wait_for(run, lambda s: s["state"] == "running" and s["step"] > paused_at)
+        cli(tmp_path, "pause", run.id)
+        assert cli(tmp_path, "stop", run.id).stdout.strip() == "stopped"  # Stop on a paused run
+        cli(tmp_path, "resume", run.id)
+        wait_for(run, lambda s: s["state"] == "running")
+        cli(tmp_path, "pause", run.id)
+        assert cli(tmp_path, "continue", run.id).stdout.startswith("running")
+        st = wait_for(run, lambda s: s["state"] == "finished", timeout=120)
+        assert st.error.startswith("stopped after max_seconds=35")
+        steps = [int(r["step"]) for r in run.metrics()]
+        assert steps == sorted(set(steps)) and steps[-1] == st.step  # strictly increasing, across every hold
+        assert 35 <= run.metrics()[-1]["wall_time"] < 45  # the budget counted training only
+    finally:  # a failed check must not leave a paused trainer holding its slot
+        if run.status().active:
+            cli(tmp_path, "stop", run.id, check=False)
 
 
 def test_requests_a_run_cannot_take_are_refused_with_the_reason(store, stand_in_trainer):
