@@ -23,7 +23,7 @@ def test_kill_soak_random_kills(tmp_path):
     figure in RELIABILITY.md); it always resumes cleanly."""
     rng = random.Random(1234)
     want = int(os.environ.get("GANDASH_SOAK_KILLS", "3"))
-    steps = 75 * want  # long enough that the run cannot finish before the last kill
+    steps = 100 * want  # even, and long enough that the run cannot finish before the last kill
     out = cli(tmp_path, "train", "--detach", "--set", f"steps={steps}", "--set", "log_every=2",
               "--set", "checkpoint_every=4", "--set", "sample_every=2", *TINY)
     run = RunStore(tmp_path).get(out.stdout.strip())
