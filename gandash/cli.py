@@ -183,9 +183,6 @@ def cmd_resume(args, store: RunStore) -> int:
     return 0
 
 
-TEACH_WAIT_S = 60.0  # how long pause and continue wait for the trainer to answer (step: plus 2 s a step)
-
-
 def _teach(args, store: RunStore, action: str, **fields) -> tuple[int, object]:
     """Ask the run's trainer for ``action`` and wait until it is carried out: (the step before, the status then).
     A run that ended meanwhile (stopped, or its last step reached) is said on stderr."""
@@ -194,7 +191,7 @@ def _teach(args, store: RunStore, action: str, **fields) -> tuple[int, object]:
     run = store.get(args.run)
     before = run.status().step
     req = control.ask(run, action, **fields)
-    status = control.wait(run, req, timeout=TEACH_WAIT_S + 2.0 * fields.get("n", 0))
+    status = control.wait(run, req)
     if not status.active:
         print(f"note: run {run.id} {status.state} at step {status.step:,}" +
               (f": {status.error}" if status.error else ""), file=sys.stderr)

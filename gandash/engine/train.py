@@ -278,7 +278,7 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
                           f"teach mode's controls need a run on one device; this one trains on {device}"),
             MetricsLogger(run, cfg, state, steps_per_epoch=max(1, len(ds) // cfg.batch_size), on_row=on_row),
             StopControl(cfg, state, stop.is_set, agree=lambda flag: any_worker(strategy, flag)),
-            SampleGrids(run, cfg, state, real=real_subset(ds)),
+            SampleGrids(run, cfg, state, real=real_subset(ds, cfg.image_size)),
             Checkpoints(run, cfg, state, save=save_checkpoint, finite=weights_finite),
             Evaluation(run, cfg, state, status),
             HealthCheck(run, cfg, state),

@@ -9,11 +9,15 @@ plane. A reader needs only the run directory and the evaluator.
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from gandash.store.runs import atomic_write_bytes
 
 SCORED_REAL = 256  # real training images D scores with every grid: the first ones of the run's dataset
 CLOUD = 2000  # real test digits that make the plane and its cloud
@@ -26,35 +30,27 @@ def scores_path(run, step: int) -> Path:
     return run.samples_dir / f"step_{step:07d}.d.json"
 
 
-def real_subset(ds) -> tuple[np.ndarray, np.ndarray]:
-    """The real images (uint8, dataset size) and labels D scores with every grid."""
+def real_subset(ds, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The real images (uint8; at ``size``, else the dataset's) and labels D scores with every grid."""
     n = min(SCORED_REAL, len(ds))
     labels = ds.labels[:n] if ds.labels is not None else np.zeros(n, np.int32)
-    return np.asarray(ds.images[:n]), np.asarray(labels, np.int32)
+    return resized(np.asarray(ds.images[:n]), size or ds.images.shape[1]), np.asarray(labels, np.int32)
 
 
-def d_scores(model, cfg, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-    """D's real-or-fake score (a logit; a critic value for WGAN-GP) of uint8 images, without augmentation."""
-    import tensorflow as tf
-
-    from gandash.engine.data import scale
-
-    x = tf.cast(np.asarray(images)[..., None], tf.float32)
-    if x.shape[1] != cfg.image_size:
-        x = tf.image.resize(x, (cfg.image_size, cfg.image_size), method="bilinear")
-    lab = np.zeros(len(images), np.int32) if labels is None else np.asarray(labels, np.int32)
-    out = model.score(model.discriminate(scale(x, cfg.output_activation), tf.constant(lab.reshape(-1, 1)),
-                                         training=False))
-    return np.asarray(tf.reshape(tf.cast(out, tf.float32), [-1]))
+def resized(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 images (N, H, W) at size × size (bilinear), or as they are."""
+    if images.shape[1] == size:
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images])
 
 
 def record(run, step: int, model, cfg, fakes: np.ndarray, fake_labels, real: tuple[np.ndarray, np.ndarray]) -> None:
-    """Write D's scores of this grid's samples and of the real subset beside the grid."""
-    from gandash.store.runs import atomic_write_bytes
+    """Write D's scores of this grid's samples and of the real subset (at the model's size) beside the grid."""
+    from gandash.explore.discriminator import scores
 
     data = {"step": step, "critic": cfg.architecture == "wgan-gp",
-            "fake": [round(float(v), 4) for v in d_scores(model, cfg, fakes, fake_labels)],
-            "real": [round(float(v), 4) for v in d_scores(model, cfg, *real)]}
+            "fake": [round(float(v), 4) for v in scores(model.discriminator, cfg, fakes, fake_labels)[0]],
+            "real": [round(float(v), 4) for v in scores(model.discriminator, cfg, *real)[0]]}
     atomic_write_bytes(scores_path(run, step), json.dumps(data).encode())
 
 
@@ -101,10 +97,6 @@ def plane(dataset: str, runs_root: Path | str) -> Plane:
     except (OSError, KeyError, ValueError):
         pass
     found = _fit(dataset, runs_root)
-    import io
-
-    from gandash.store.runs import atomic_write_bytes
-
     buf = io.BytesIO()
     np.savez(buf, mean=found.mean, axes=found.axes, cloud=found.cloud, cloud_labels=found.cloud_labels,
              share=np.asarray(found.share), sha256=np.asarray(sha))
@@ -178,13 +170,8 @@ def real_xy(cfg, n: int, runs_root: Path | str) -> np.ndarray:
     from gandash.engine.data import load_for_config
     from gandash.quality.evaluate import features
 
-    images, _ = real_subset(load_for_config(cfg))
-    images = images[:n]
-    if images.shape[1] != 28:
-        from PIL import Image
-
-        images = np.stack([np.asarray(Image.fromarray(im).resize((28, 28), Image.BILINEAR)) for im in images])
-    return plane(cfg.dataset, runs_root).project(features(images, cfg.dataset, runs_root))
+    images, _ = real_subset(load_for_config(cfg), 28)  # at the evaluator's size
+    return plane(cfg.dataset, runs_root).project(features(images[:n], cfg.dataset, runs_root))
 
 
 def believes_real(logits: np.ndarray) -> np.ndarray:

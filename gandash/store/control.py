@@ -100,11 +100,16 @@ def _next_seq(run: Run, status: Status) -> int:
     return max(last.seq if last else 0, answered(status)) + 1
 
 
-def wait(run: Run, req: Request, timeout: float, poll_s: float = 0.1) -> Status:
+WAIT_S = 60.0  # how long a caller waits for the trainer to answer a request (a step request: plus 2 s a step)
+
+
+def wait(run: Run, req: Request, timeout: float | None = None, poll_s: float = 0.1) -> Status:
     """Wait until the trainer has carried out ``req`` (or refused it, or the run ended); the status then.
 
-    RunError when the trainer refuses it, or has not answered within ``timeout`` seconds.
+    RunError when the trainer refuses it, or has not answered within ``timeout`` seconds (default: WAIT_S,
+    plus 2 s for each step asked for).
     """
+    timeout = WAIT_S + 2.0 * req.n if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         status = run.status()

@@ -101,9 +101,6 @@ def controls(run: Run) -> None:
         go("explore", run.id)
 
 
-TEACH_WAIT_S = 60.0  # how long a teach button waits for the trainer (a step request: plus 2 s a step)
-
-
 def teach_controls(run: Run, status) -> None:
     """Teach mode: pause, step (both networks, D alone, G alone), slow motion and continue; keys in
     presentation mode (Space pauses and continues, S steps, D and G update one network, M is slow motion)."""
@@ -145,7 +142,7 @@ def _teach(run: Run, action: str, **fields) -> None:
     def do() -> str:
         req = control.ask(run, action, **fields)
         with st.spinner(f"{req.describe().capitalize()}…"):
-            status = control.wait(run, req, timeout=TEACH_WAIT_S + 2.0 * fields.get("n", 0))
+            status = control.wait(run, req)
         return f"{req.describe().capitalize()}: {status.state} at step {status.step:,}."
 
     _do(do)
