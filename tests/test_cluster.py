@@ -224,9 +224,14 @@ def test_a_dead_heads_address_file_is_probed_in_seconds(tmp_path, monkeypatch):
             path.write_text(saved)
 
 
-def test_a_killed_head_leaves_no_run_active_and_one_resumes_here(tmp_path):
+def test_a_killed_head_leaves_no_run_active_and_one_resumes_here(tmp_path, monkeypatch):
     """Kill a head under two runs (one training, one waiting): within 3 minutes neither claims to be queued
-    or running, and one resumes on this machine to the end. Before: they stayed queued for ever."""
+    or running, and one resumes on this machine to the end. Before: they stayed queued for ever. Runs are
+    lost after the shortest silence allowed (20 s, not the default 60 s), which this test and its commands read."""
+    from gandash.store import lifecycle
+
+    monkeypatch.setenv("GANDASH_BACKEND_STALE_S", "1")
+    assert lifecycle.backend_stale_s() == lifecycle.MIN_BACKEND_STALE_S
     port = _free_port()
     env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",

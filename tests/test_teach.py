@@ -31,7 +31,7 @@ def changed(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 
 @pytest.mark.slow
 def test_pause_hold_step_slow_motion_kill_stop_and_continue_to_the_end(tmp_path):
-    out = cli(tmp_path, "train", "--detach", "--set", "steps=100000", "--set", "max_seconds=35", "--set", "log_every=5",
+    out = cli(tmp_path, "train", "--detach", "--set", "steps=100000", "--set", "max_seconds=25", "--set", "log_every=5",
               "--set", "sample_every=10", "--set", "checkpoint_every=50", *TINY)
     run = RunStore(tmp_path).get(out.stdout.strip())
     try:
@@ -84,10 +84,10 @@ def test_pause_hold_step_slow_motion_kill_stop_and_continue_to_the_end(tmp_path)
         cli(tmp_path, "pause", run.id)
         assert cli(tmp_path, "continue", run.id).stdout.startswith("running")
         st = wait_for(run, lambda s: s["state"] == "finished", timeout=120)
-        assert st.error.startswith("stopped after max_seconds=35")
+        assert st.error.startswith("stopped after max_seconds=25")
         steps = [int(r["step"]) for r in run.metrics()]
         assert steps == sorted(set(steps)) and steps[-1] == st.step  # strictly increasing, across every hold
-        assert 35 <= run.metrics()[-1]["wall_time"] < 45  # the budget counted training only
+        assert 25 <= run.metrics()[-1]["wall_time"] < 35  # the budget counted training only
     finally:  # a failed check must not leave a paused trainer holding its slot
         if run.status().active:
             cli(tmp_path, "stop", run.id, check=False)

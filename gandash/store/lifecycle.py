@@ -47,6 +47,17 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 STARTING_GRACE_S = 10.0  # a queued run nobody vouches for yet is being started, not lost, for this long
 HEARTBEAT_STALE_S = 30.0  # a held lock with a heartbeat this old is "not responding" (it beats every 10 s)
 BACKEND_STALE_S = 60.0  # a backend that has not vouched for its waiting run this long has lost it
+MIN_BACKEND_STALE_S = 20.0  # twice the cluster's vouching interval: shorter would lose runs it still holds
+
+
+def backend_stale_s() -> float:
+    """:data:`BACKEND_STALE_S`, or ``$GANDASH_BACKEND_STALE_S`` seconds (at least :data:`MIN_BACKEND_STALE_S`): how
+    long a cluster may stay silent before the runs it held read as lost."""
+    try:
+        value = float(os.environ.get("GANDASH_BACKEND_STALE_S", ""))
+    except ValueError:
+        return BACKEND_STALE_S
+    return min(max(MIN_BACKEND_STALE_S, value), 86_400.0) if value == value else BACKEND_STALE_S
 
 # Why a run shows as lost, by what was supposed to vouch for it.
 LOST_WHY = {
@@ -207,7 +218,7 @@ def resolve(status: Status, ev: Evidence) -> Status:
             ended = None
         if ended in ENDED:
             return status.replace(state=ended, error=str(last["exit"].get("error", "")), queue_position=None)
-    if status.backend != "local" and ev.vouched_s is not None and ev.vouched_s < BACKEND_STALE_S:
+    if status.backend != "local" and ev.vouched_s is not None and ev.vouched_s < backend_stale_s():
         return status.replace(state=State.QUEUED, queue_position=None)  # its backend holds it: resources, or a retry
     if status.state == State.QUEUED:
         if ev.waiting:
