@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="slow motion: one step every SECONDS, with fresh samples after each")
     for a in (pa, sp, co):
         a.add_argument("run")
+    de = sub.add_parser("demo", help="queue the runs a talk needs (the default, no labels, mode collapse, WGAN-GP) "
+                        "and a deck named 'demo' that walks through them")
+    de.add_argument("--budget", type=float, default=180.0, metavar="SECONDS",
+                    help="training time of each run (default 180)")
 
     s = sub.add_parser("sample", help="generate images from a run's latest generator")
     s.add_argument("run")

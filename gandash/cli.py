@@ -224,6 +224,19 @@ def cmd_continue(args, store: RunStore) -> int:
     return 0
 
 
+def cmd_demo(args, store: RunStore) -> int:
+    from gandash.talks import deck, demo
+
+    if not 10 <= args.budget <= 24 * 3600:
+        raise UserError(f"--budget must be from 10 seconds to a day, got {args.budget:g}")
+    runs, views = demo.queue(store, args.budget)
+    for run, part in zip(runs, demo.PARTS):
+        print(f"{run.id}  {part.name}: {part.shows}")
+    print(f"deck {demo.DECK!r}: {len(views)} views, in {store.root / deck.DECKS_DIR}. In the dashboard: the sidebar's "
+          f"'Deck for a talk', then 'Present this deck'; the arrow keys step through it.")
+    return 0
+
+
 def cmd_delete(args, store: RunStore) -> int:
     if args.stop:
         from gandash.backends.launcher import stop_then_delete
@@ -601,7 +614,7 @@ def cmd_worker(args, store: RunStore) -> int:
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "status": cmd_status, "stop": cmd_stop, "resume": cmd_resume,
             "delete": cmd_delete, "sample": cmd_sample, "invert": cmd_invert, "eval": cmd_eval, "queue": cmd_queue,
             "directions": cmd_directions, "dissect": cmd_dissect, "pause": cmd_pause, "step": cmd_step,
-            "continue": cmd_continue,
+            "continue": cmd_continue, "demo": cmd_demo,
             "study": cmd_study, "worker": cmd_worker}
 
 

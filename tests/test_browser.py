@@ -1,4 +1,4 @@
-"""End to end in a real headless Chromium: train from the Train page, watch it, stop it, explore it.
+"""End to end in a real headless Chromium: train from the Train page, watch it, stop it, explore it, present it.
 
 Needs Debian's ``chromium`` and Python Playwright (``.ci/run`` installs both). Screenshots of
 each step go to ``$GANDASH_SCREENSHOTS_DIR`` (default: the test's tmp folder); the README's
@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from bench.screenshots import CHROMIUM, MAX_SCREENSHOT_BYTES, browser_page, goto, serve, settle, shoot
+from gandash.talks import deck as D
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -78,6 +80,7 @@ def test_train_watch_stop_explore(tmp_path):
         settle(page)
         expect(page.get_by_text("lerp from #1 to #5, 10 steps")).to_be_visible()
         shoot(page, shots / "explore.png")
+        bookmark = {k: v[-1] for k, v in parse_qs(urlparse(page.url).query).items()}  # this view, as the URL keeps it
 
         # Directions: a slider moves the samples along a fitted attribute; a table says how well each works.
         page.get_by_role("tab", name="Directions").click()
@@ -102,6 +105,18 @@ def test_train_watch_stop_explore(tmp_path):
         goto(page, url)
         expect(page.get_by_text(run_id).first).to_be_visible()
         shoot(page, shots / "runs.png")
+
+        # A deck in presentation mode: → opens the next view as its bookmark would, every setting in its address.
+        D.save(runs_dir, "talk", [D.View("monitor", {"run": run_id}, "watch it"),
+                                  D.View("explore", bookmark, "a path", "top")])
+        goto(page, url, "monitor", run=run_id, deck="talk", slide="1", present="true")
+        expect(page.get_by_text("view 1 of 2")).to_be_visible()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_url(re.compile(r"/explore\?.*slide=2.*present=true"))
+        settle(page)
+        expect(page.get_by_role("tab", name="Interpolation")).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_text("lerp from #1 to #5, 10 steps")).to_be_visible()
+        expect(page.get_by_text("view 2 of 2")).to_be_visible()
     for png in shots.glob("*.png"):
         assert png.stat().st_size < MAX_SCREENSHOT_BYTES, png
 

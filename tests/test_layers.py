@@ -11,7 +11,7 @@ LAYERS = {
     "run directory": ["store"],
     "engine, quality, exploration": ["engine", "quality", "explore"],
     "runs' lives and their backends": ["backends"],
-    "studies": ["studies"],
+    "studies and talks": ["studies", "talks"],
     "command line": ["cli", "__main__"],
     "pages": ["ui"],
 }

@@ -97,13 +97,81 @@ def test_monitor_draws_the_map_and_replays_it(trained):
     store, runs = trained
     run = runs[0]
     at = app("monitor", store.root, run=run.id)
-    at.toggle(key=f"map_on_{run.id}").set_value(True).run()
+    at.toggle(key="map").set_value(True).run()
     assert not at.exception, at.exception
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")
               if "Training map" in c.proto.spec]
     assert titles == ["Training map · step 4 · arrows: from step 2 (the last 2)"]
-    at.select_slider(key=f"map_step_{run.id}").set_value(2).run()
+    at.select_slider(key="map_step").set_value(2).run()
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")
               if "Training map" in c.proto.spec]
     assert titles == ["Training map · step 2 · arrows: to step 4 (2 later)"]
     assert "How to read it" in "\n".join(str(c.value) for c in at.caption)
+
+
+# -- the overview ------------------------------------------------------------------------
+def test_the_overview_shows_the_newest_grid_s_first_sample_with_d_s_scores_and_the_newest_numbers(trained):
+    from gandash.explore import overview as O
+    from gandash.explore.images import read_png
+    from gandash.explore.sampling import fixed_grid_inputs
+
+    _, runs = trained
+    for run, critic in zip(runs, (False, True)):
+        cfg = run.config()
+        rows = run.metrics()
+        real = O.first_real(cfg)
+        ov = O.build(run, cfg, rows, real)
+        assert ov.step == 4 and ov.critic is critic
+        grid = np.asarray(read_png(run.sample_path(4)))
+        assert np.array_equal(ov.fake, grid[2:30, 2:30])  # the grid's first tile
+        assert np.array_equal(ov.z, fixed_grid_inputs(cfg)[0][0]) and ov.label == (0 if not critic else None)
+        scores = tm.read_scores(run, 4)
+        assert ov.fake_score == pytest.approx(scores["fake"][0]) and ov.real_score == pytest.approx(scores["real"][0])
+        assert np.array_equal(ov.real, real[0]) and real[0].shape == (28, 28) and real[0].dtype == np.uint8
+        for k in O.NUMBERS:
+            assert ov.numbers[k] == pytest.approx(rows[-1][k], nan_ok=True)
+        assert O.said(ov.fake_score, critic).startswith("critic score" if critic else "D: ")
+    assert O.said(0.0, False) == "D: 50% real" and O.said(None, False) == "not scored"
+    assert O.build(runs[0], runs[0].config(), [], None).real is None  # no data here: the generated side only
+    cells = O.z_image(np.array([-9.0, 0.0, 9.0]))
+    assert cells.shape == (2, 2) and cells[0, 0] == 0 and cells[0, 1] == 127 and cells[1, 0] == 255
+
+
+def test_g_s_layers_for_one_z_run_from_its_input_to_the_image(trained):
+    from gandash.explore import overview as O
+    from gandash.explore.dissect import dissectable
+    from gandash.explore.sampling import load_generator
+
+    _, runs = trained
+    run = runs[0]
+    gen = load_generator(run.generator_path)
+    cfg = run.config()
+    maps = O.layer_maps(gen, cfg, np.zeros(cfg.latent_dim, np.float32), 3)
+    assert [m[0] for m in maps] == [n for n, _ in dissectable(gen)]
+    for (_, shape), (_, text, m) in zip(dissectable(gen), maps):
+        assert m.dtype == np.uint8 and m.shape[0] == (min(16, shape[-1]) if len(shape) == 3 else 1)
+        assert ("maps" in text) == (len(shape) == 3)
+
+
+def test_monitor_opens_the_overview_and_its_parts(trained):
+    from tests.ui.apptest import app
+
+    store, runs = trained
+    for run in runs:
+        at = app("monitor", store.root, run=run.id)
+        at.toggle(key="overview").set_value(True).run()
+        assert not at.exception, at.exception
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "How the GAN learns" in c.proto.spec]
+        assert len(specs) == 1 and specs[0]["layout"]["title"]["text"] == "How the GAN learns · step 4"
+        words = " ".join(a["text"] for a in specs[0]["layout"]["annotations"])
+        assert ("critic" in words) == (run.config().architecture == "wgan-gp") and "G loss" in words
+        assert len(specs[0]["layout"]["images"]) == 3  # z, G(z) and the real digit
+        at.segmented_control(key="part").set_value("G's layers for this z").run()
+        assert not at.exception and "maps, " in _captions(at) and "G(z)" in _captions(at)
+        at.segmented_control(key="part").set_value("Where D looks").run()
+        assert not at.exception and "where D looks on G(z)" in _captions(at)
+        assert "where D looks on x, real" in _captions(at)
+
+
+def _captions(at) -> str:
+    return "\n".join(img.caption for e in at.get("image") for img in e.proto.imgs)

@@ -181,6 +181,31 @@ def test_teach_files_of_any_content_are_read_as_nothing_asked_or_a_valid_request
         _every_reader_survives(store, damaged, other)
 
 
+_JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+                        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                    max_size=4), max_leaves=12)
+
+
+@FUZZ
+@given(content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
+       | st.lists(st.dictionaries(st.sampled_from(["page", "params", "title", "anchor", "x"]), _JSONISH), max_size=4)
+       .map(lambda views: json.dumps({"views": views}, allow_nan=True).encode()))
+def test_a_deck_file_of_any_content_gives_views_that_open_as_plain_addresses(content):
+    """A talk's deck (shared between machines, edited by hand): well-formed views or none, never a crash, and each
+    view's address is a relative path and an encoded query, nothing else."""
+    from urllib.parse import urlparse
+
+    from gandash.talks import deck
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / deck.DECKS_DIR).mkdir()
+        (Path(tmp) / deck.DECKS_DIR / "t.json").write_bytes(content)
+        for v in deck.load(Path(tmp), "t"):
+            url = urlparse(v.url("runs", slide="2"))
+            assert not url.scheme and not url.netloc and url.path in ("./", f"./{v.page}") and v.page.isalpha()
+            assert all(c.isalnum() or c in "%+=&._-~" for c in url.query) and "<" not in v.url("runs")
+
+
 @FUZZ
 @given(data=st.data())
 def test_a_damaged_study_file_is_listed_as_damaged_and_never_crashes(data):

@@ -426,8 +426,86 @@ def training_map_figure(cloud, cloud_labels, field, points, *, moves=None, step:
         text=hover, hovertemplate="%{text}<extra></extra>"))
     title = f"Training map · step {step:,}" + (f" · arrows: {moved_by}" if moved_by else "")
     _layout(fig, title, "map axis 1", "map axis 2", big=big, height=640 if big else 520)
-    fig.update_layout(hovermode="closest", clickmode="event+select", dragmode="pan")
+    fig.update_layout(hovermode="closest", clickmode="event+select", dragmode="pan", margin=dict(b=60),
+                      legend=dict(orientation="h", yanchor="top", y=-0.1, xanchor="left", x=0.0))
     if extent is not None:  # the map's own box, with equal units on both axes
         fig.update_xaxes(range=extent[:2], constrain="domain", zeroline=False)
         fig.update_yaxes(range=extent[2:], scaleanchor="x", scaleratio=1, constrain="domain", zeroline=False)
+    return fig
+
+
+def _data_uri(image: np.ndarray, scale: int = 4) -> str:
+    """A uint8 grey image as a PNG data URI, for a layout image."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    img = Image.fromarray(np.asarray(image, np.uint8))
+    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _fmt(v: float, digits: int = 2) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
+
+
+def overview_figure(ov, *, z_cells: np.ndarray, alerts: Sequence[str] = (), big: bool = False) -> go.Figure:
+    """Teach mode's diagram (explore/overview.py): noise z → G → G(z) → D → score above, a real digit x → D → score
+    below, with the latest losses, gradient norms and D's batch means on the parts."""
+    from gandash.explore.overview import said
+
+    critic, fs = ov.critic, 20 if big else 14
+    d_name = "critic" if critic else "discriminator"
+    fig = go.Figure()
+    boxes = {  # name: (x0, x1, y0, y1, fill, title)
+        "z": (0.2, 1.8, 3.6, 5.4, "#f2f2f2", "noise z"),
+        "g": (2.7, 4.3, 3.8, 5.2, _rgba(COLORS["g"], 0.25), "G · generator"),
+        "fake": (5.1, 6.7, 3.6, 5.4, "#f2f2f2", "G(z): a generated digit"),
+        "real": (5.1, 6.7, 0.6, 2.4, "#f2f2f2", "x: a real digit"),
+        "d": (7.6, 9.2, 0.8, 5.2, _rgba(COLORS["d"], 0.25), f"D · {d_name}"),
+    }
+    for x0, x1, y0, y1, fill, title in boxes.values():
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor=fill, line=dict(color="#555", width=1.5),
+                      layer="below")
+        fig.add_annotation(x=(x0 + x1) / 2, y=y1 + 0.05, text=f"<b>{title}</b>", showarrow=False, yanchor="bottom",
+                           font=dict(size=fs))
+    images = [("z", z_cells, 12)]
+    if ov.fake is not None:
+        images.append(("fake", ov.fake, 4))
+    if ov.real is not None:
+        images.append(("real", ov.real, 4))
+    for name, image, scale in images:
+        x0, x1, y0, y1, *_ = boxes[name]
+        fig.add_layout_image(source=_data_uri(image, scale), xref="x", yref="y", x=x0 + 0.1, y=y1 - 0.1,
+                             sizex=x1 - x0 - 0.2, sizey=y1 - y0 - 0.2, sizing="contain", layer="above")
+    for (x0, y0), (x1, y1) in (((1.8, 4.5), (2.7, 4.5)), ((4.3, 4.5), (5.1, 4.5)), ((6.7, 4.5), (7.6, 4.5)),
+                               ((6.7, 1.5), (7.6, 1.5)), ((9.2, 4.5), (9.7, 4.5)), ((9.2, 1.5), (9.7, 1.5))):
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
+                           showarrow=True, arrowhead=2, arrowsize=1.4, arrowwidth=2, arrowcolor="#444")
+    n = ov.numbers
+    mean_word = "mean score" if critic else "mean D"
+    label = "" if ov.label is None else f" · digit {ov.label}"
+    texts = [
+        (1.0, 3.45, f"{len(ov.z)} random numbers{label}"),
+        (3.5, 3.65, f"G loss {_fmt(n.get('g_loss'))}<br>‖∇G‖ {_fmt(n.get('g_grad_norm'))}"),
+        (8.4, 0.65, f"D loss {_fmt(n.get('d_loss'))}<br>‖∇D‖ {_fmt(n.get('d_grad_norm'))}"),
+        (10.9, 4.5, f"<b>{said(ov.fake_score, critic)}</b><br>this batch's {mean_word}(G(z)): {_fmt(n.get('d_fake'))}"),
+        (10.9, 1.5, f"<b>{said(ov.real_score, critic)}</b><br>this batch's {mean_word}(x): {_fmt(n.get('d_real'))}"),
+    ]
+    for x, y, text in texts:
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=fs), yanchor="top" if y < 4 else
+                           "middle", align="center")
+    goal = ("D learns to score real digits high and G(z) low; G learns to make D score G(z) high." if not critic else
+            "The critic learns to score real digits above G(z); G learns to raise G(z)'s score.")
+    if alerts:
+        goal += "<br><span style='color:#d62728'>Health: " + "; ".join(alerts) + "</span>"
+    fig.add_annotation(x=6.0, y=-0.15, text=goal, showarrow=False, font=dict(size=fs - 1, color="#333"),
+                       yanchor="top")
+    fig.update_xaxes(range=[0, 12.2], visible=False, fixedrange=True)
+    fig.update_yaxes(range=[-1.0 if alerts else -0.7, 6.0], visible=False, fixedrange=True)
+    fig.update_layout(title=dict(text=f"How the GAN learns · step {ov.step:,}", font=dict(size=fs + 4)),
+                      height=520 if big else 400, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
+                      plot_bgcolor="white", paper_bgcolor="white")
     return fig

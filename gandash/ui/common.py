@@ -326,11 +326,17 @@ def backend_choice(key: str) -> str:
 def seed_box(label: str, key: str) -> int:
     """A seed number input with a re-roll button next to it."""
     if key not in st.session_state:
-        st.session_state[key] = 0
+        st.session_state[key] = url_int(key, 0, 2**31 - 1) or 0
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     if c2.button("Re-roll", key=f"{key}_roll", icon=":material/casino:"):
         st.session_state[key] = secrets.randbelow(2**31)
-    return int(c1.number_input(label, 0, 2**31 - 1, key=key, step=1))
+    return int(c1.number_input(label, 0, 2**31 - 1, key=key, step=1, bind="query-params"))
+
+
+def url_int(key: str, lo: int, hi: int) -> int | None:
+    """The whole number ``?key=`` in the address bar, if it is one from lo to hi (a bookmark's value)."""
+    text = str(st.query_params.get(key, "")).strip()
+    return int(text) if text.lstrip("-").isdigit() and lo <= int(text) <= hi else None
 
 
 def label_word(cfg) -> str:
@@ -342,12 +348,32 @@ def label_box(cfg, where, key: str) -> int | None:
     """A digit (conditional) or code (InfoGAN) select; None when the generator takes neither."""
     if not cfg.takes_label:
         return None
-    return where.selectbox(label_word(cfg).capitalize(), list(range(cfg.num_classes)), key=key)
+    return where.selectbox(label_word(cfg).capitalize(), list(range(cfg.num_classes)), key=key, bind="query-params")
 
 
 def follow_newest(key: str, steps: list[int]) -> None:
     """Keep the step slider ``key`` on the newest of ``steps`` as they arrive, unless the user moved it back."""
     last_key = f"{key}__newest"
+    if key not in st.session_state and last_key not in st.session_state:  # a bookmarked step stays put
+        wanted = url_int(key, steps[0], steps[-1])
+        if wanted in steps:
+            st.session_state[key], st.session_state[last_key] = wanted, steps[-1]
+            return
     if st.session_state.get(key) in (None, st.session_state.get(last_key)) or st.session_state[key] not in steps:
         st.session_state[key] = steps[-1]
     st.session_state[last_key] = steps[-1]
+
+
+def step_slider(label: str, steps: list[int], key: str, where=None) -> int:
+    """A slider over saved steps that follows the newest as they arrive; a step moved back to is kept in the address
+    bar (``?key=``), so a bookmark shows that step, and the newest is not, so a bookmark keeps following."""
+    follow_newest(key, steps)
+    if len(steps) == 1:
+        step = steps[0]
+    else:
+        step = (where or st).select_slider(label, steps, key=key, format_func=lambda s: f"{s:,}")
+    if step == steps[-1]:
+        st.query_params.pop(key, None)
+    elif st.query_params.get(key) != str(step):
+        st.query_params[key] = str(step)
+    return step

@@ -66,8 +66,8 @@ def curves(runs: list[Run], names: dict[str, str]) -> None:
         st.info("None of these runs has logged metrics yet.")
         return
     c = st.columns(3)
-    metric = c[0].selectbox("Curve", available, format_func=plots.label, key="cmp_metric")
-    smoothing = c[1].slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="cmp_smooth")
+    metric = c[0].selectbox("Curve", available, format_func=plots.label, key="cmp_metric", bind="query-params")
+    smoothing = c[1].slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="cmp_smooth", bind="query-params")
     c[2].caption("Left: against training step. Right: against wall-clock training time, "
                  "where a faster architecture gets ahead.")
     big = common.presenting()

@@ -86,8 +86,8 @@ def saliency_section(run: Run, v: D.View, cfg, key: str) -> None:
             "a generated image D finds real": (v.fake, v.fake_labels, np.argsort(-v.fake_scores)),
             "a real image": (v.real, v.real_labels, np.arange(len(v.real)))}
     c1, c2 = st.columns([2, 1])
-    which = c1.selectbox("Show", list(pool), key=f"{key}_sal_pool")
-    rank = int(c2.number_input("Which one (1 = the most)", 1, 32, 1, key=f"{key}_sal_rank"))
+    which = c1.selectbox("Show", list(pool), key=f"{key}_sal_pool", bind="query-params")
+    rank = int(c2.number_input("Which one (1 = the most)", 1, 32, 1, key=f"{key}_sal_rank", bind="query-params"))
     images, labels, order = pool[which]
     i = int(order[rank - 1])
     label = int(labels[i]) if labels is not None and cfg.is_conditional else None

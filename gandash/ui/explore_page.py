@@ -49,7 +49,7 @@ def render() -> None:
                "a newer checkpoint is picked up automatically.")
     # The discriminator's tabs load D and score a thousand images: they run only while open.
     tabs = st.tabs(["Samples", "Your digit", "Interpolation", "Per digit", "Latent walk", "Latent map",
-                    "Directions", "Dissect", DISCRIMINATOR_TAB, GAME_TAB], key="ex_tab", on_change="rerun")
+                    "Directions", "Dissect", DISCRIMINATOR_TAB, GAME_TAB], key="tab", bind="query-params")
     with tabs[0]:
         samples_tab(gen, cfg, run)
     with tabs[1]:
@@ -88,7 +88,8 @@ def samples_tab(gen, cfg: RunConfig, run: Run) -> None:
     c1, c2 = st.columns(2)
     with c1:
         seed = common.seed_box("Seed", "ex_seed")
-    n = c2.select_slider("How many", [16, 36, 64, 100], value=100 if cfg.takes_label else 64, key="ex_n")
+    n = c2.select_slider("How many", [16, 36, 64, 100], value=100 if cfg.takes_label else 64, key="ex_n",
+                         bind="query-params")
     cols = 10 if cfg.takes_label else int(np.sqrt(n))
     images, _ = sample(gen, cfg, n, seed=seed)
     caption = None
@@ -98,7 +99,7 @@ def samples_tab(gen, cfg: RunConfig, run: Run) -> None:
     img = _show(images, cols, caption)
     st.download_button("Download (PNG)", png_bytes(common.styled(img, common.image_scale())),
                        file_name=f"{run.id}-seed{seed}.png", mime="image/png", key="dl_samples")
-    k = int(st.number_input("Sample to check against the training set", 1, n, 1, key="ex_nn_pick",
+    k = int(st.number_input("Sample to check against the training set", 1, n, 1, key="ex_nn_pick", bind="query-params",
                             help="Counted row by row from the top left."))
     your_digit.copying_section(cfg, images[k - 1], key="ex_nn", what=f"sample {k}")
 
@@ -120,11 +121,12 @@ def interpolation_tab(gen, cfg: RunConfig, run: Run) -> None:
         z = np.concatenate([z, yours.z[None]])
         names[N_CANDIDATES] = "your digit"
     c = st.columns(4)
-    a = c[0].selectbox("From", list(names), format_func=names.get, key="ip_a")
-    b = c[1].selectbox("To", list(names), index=N_CANDIDATES - 1, format_func=names.get, key="ip_b")
-    method = c[2].radio("Path", ["slerp", "lerp"], key="ip_method", horizontal=True,
+    a = c[0].selectbox("From", list(names), format_func=names.get, key="ip_a", bind="query-params")
+    b = c[1].selectbox("To", list(names), index=N_CANDIDATES - 1, format_func=names.get, key="ip_b",
+                       bind="query-params")
+    method = c[2].radio("Path", ["slerp", "lerp"], key="ip_method", bind="query-params", horizontal=True,
                         help="slerp follows the sphere where Gaussian latents live; lerp is a straight line.")
-    steps = c[3].slider("Steps", 3, 24, 10, key="ip_steps")
+    steps = c[3].slider("Steps", 3, 24, 10, key="ip_steps", bind="query-params")
     path = interpolate(z[a], z[b], steps, method)
     frames = generate(gen, cfg, path, np.full(steps, label or 0, np.int32) if cfg.takes_label else None)
     _show(frames, steps, f"{method} from {names[a]} to {names[b]}, {steps} steps",
@@ -161,7 +163,7 @@ def conditional_digits(gen, cfg: RunConfig, run: Run) -> None:
     c1, c2 = st.columns([3, 1])
     digits = c1.pills(f"{word.capitalize()}s", list(range(10)), selection_mode="multi", default=list(range(10)),
                       key="dg_digits")
-    n = c2.number_input(f"Per {word}", 1, 20, 8, key="dg_n")
+    n = c2.number_input(f"Per {word}", 1, 20, 8, key="dg_n", bind="query-params")
     if not digits:
         st.info(f"Choose at least one {word}.")
         return
@@ -176,10 +178,10 @@ def class_morph(run: Run, cfg: RunConfig) -> None:
     st.subheader("Class morphing" if cfg.is_conditional else "Code morphing")
     st.caption(f"The same noise z while the {word} moves from one to another.")
     c = st.columns(4)
-    a = c[0].selectbox(f"From {word}", list(range(10)), index=1, key="mo_a")
-    b = c[1].selectbox(f"To {word}", list(range(10)), index=7, key="mo_b")
-    steps = c[2].slider("Steps", 2, 24, 10, key="mo_steps")
-    zseed = int(c[3].number_input("Noise seed", 0, 2**31 - 1, 0, key="mo_seed"))
+    a = c[0].selectbox(f"From {word}", list(range(10)), index=1, key="mo_a", bind="query-params")
+    b = c[1].selectbox(f"To {word}", list(range(10)), index=7, key="mo_b", bind="query-params")
+    steps = c[2].slider("Steps", 2, 24, 10, key="mo_steps", bind="query-params")
+    zseed = int(c[3].number_input("Noise seed", 0, 2**31 - 1, 0, key="mo_seed", bind="query-params"))
     z = latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
     try:
         frames = morph.class_morph(common.morph_parts(run), cfg, z, a, b, steps)
@@ -197,8 +199,9 @@ def bucketed_digits(gen, cfg: RunConfig, run: Run) -> None:
     if not quality.evaluator_notice(cfg.dataset, "explore"):
         return
     c1, c2 = st.columns(2)
-    n = c1.select_slider("Samples to classify", [200, 500, 1000, 2000, 5000], value=1000, key="bk_n")
-    per = c2.number_input("Shown per digit", 1, 16, 8, key="bk_per")
+    n = c1.select_slider("Samples to classify", [200, 500, 1000, 2000, 5000], value=1000, key="bk_n",
+                         bind="query-params")
+    per = c2.number_input("Shown per digit", 1, 16, 8, key="bk_per", bind="query-params")
     if not st.button("Generate and classify", key="bk_go", icon=":material/category:"):
         if st.session_state.get("bk_result", (None,))[0] != common.generator_key(run):
             return
@@ -236,11 +239,11 @@ def walk_tab(gen, cfg: RunConfig, run: Run) -> None:
     if yours is not None:
         from_yours = st.toggle("Start from your digit (as found on the Your digit tab)", key="wk_yours")
     c = st.columns(3)
-    zseed = int(c[0].number_input("Start seed", 0, 2**31 - 1, 0, key="wk_z",
+    zseed = int(c[0].number_input("Start seed", 0, 2**31 - 1, 0, key="wk_z", bind="query-params",
                                   disabled=yours is not None and from_yours))
-    dseed = int(c[1].number_input("Direction seed", 0, 2**31 - 1, 1, key="wk_d"))
+    dseed = int(c[1].number_input("Direction seed", 0, 2**31 - 1, 1, key="wk_d", bind="query-params"))
     label = common.label_box(cfg, c[2], "wk_digit")
-    alpha = st.slider("Position along the direction", -4.0, 4.0, 0.0, 0.25, key="wk_alpha")
+    alpha = st.slider("Position along the direction", -4.0, 4.0, 0.0, 0.25, key="wk_alpha", bind="query-params")
     z0 = yours.z if yours is not None and from_yours else latents(1, cfg.latent_dim, cfg.latent_dist, seed=zseed)[0]
     d = morph.random_direction(cfg.latent_dim, dseed)
     strip = np.linspace(-4, 4, 9)

@@ -53,6 +53,7 @@ def _start(cfg: RunConfig, run: Run, key: str) -> tuple[np.ndarray, np.ndarray |
     if cfg.takes_label:
         word = common.label_word(cfg)
         digit = c2.selectbox(word.capitalize(), [None, *range(cfg.num_classes)], key=f"{key}_digit",
+                             bind="query-params",
                              format_func=lambda d: f"every {word}" if d is None else str(d))
     return latents(N_SHOWN, cfg.latent_dim, cfg.latent_dist, seed=seed), _labels(cfg, N_SHOWN, digit)
 
@@ -81,15 +82,16 @@ def directions_tab(gen, cfg: RunConfig, run: Run) -> None:
     cols = st.columns(len(sp.attributes))
     steps = []
     for c, name in zip(cols, sp.attributes, strict=True):
-        amount = c.slider(name.capitalize(), -3.0, 3.0, 0.0, 0.25, key=f"dir_{name}", help=f"+ = {D.ATTRIBUTES[name]}")
+        amount = c.slider(name.capitalize(), -3.0, 3.0, 0.0, 0.25, key=f"dir_{name}",
+                          bind="query-params", help=f"+ = {D.ATTRIBUTES[name]}")
         steps.append((sp.get(name), amount))
     found = [d.name for d in sp.of_kind(*D.DISCOVERED)]
-    extra = st.multiselect("Discovered directions as sliders too", found, key="dir_extra",
+    extra = st.multiselect("Discovered directions as sliders too", found, key="dir_extra", bind="query-params",
                            format_func=lambda n: f"{n} ({sp.get(n).main})")
     if extra:
         cols = st.columns(max(len(extra), 4))
         for c, name in zip(cols, extra, strict=False):
-            steps.append((sp.get(name), c.slider(name, -3.0, 3.0, 0.0, 0.25, key=f"dir_{name}")))
+            steps.append((sp.get(name), c.slider(name, -3.0, 3.0, 0.0, 0.25, key=f"dir_{name}", bind="query-params")))
     moved = D.move(z, cfg, [(d, a) for d, a in steps if a])
     before, after = generate(gen, cfg, z, labels), generate(gen, cfg, moved, labels)
     c1, c2 = st.columns(2)
@@ -151,7 +153,8 @@ def dissect_tab(gen, cfg: RunConfig, run: Run) -> None:
         st.info("This generator has no layer to dissect.")
         return
     shapes = dict(options)
-    layer = st.selectbox("Layer", list(shapes), key="dx_layer", format_func=lambda n: X.describe(n, shapes[n]))
+    layer = st.selectbox("Layer", list(shapes), key="dx_layer",
+                         bind="query-params", format_func=lambda n: X.describe(n, shapes[n]))
     try:
         s = _split(*common.generator_key(run), layer, gen)
     except SamplingError as e:
@@ -162,9 +165,9 @@ def dissect_tab(gen, cfg: RunConfig, run: Run) -> None:
     channels = list(range(s.channels))
     st.session_state["dx_off"] = [c for c in st.session_state.get("dx_off", []) if c < s.channels]
     c1, c2, c3 = st.columns([2, 2, 1])
-    off = c1.multiselect("Switch off", channels, key="dx_off")
-    amp = c2.multiselect("Amplify", channels, key="dx_amp")
-    gain = c3.slider("by", 0.0, 6.0, 3.0, 0.5, key="dx_gain", disabled=not amp)
+    off = c1.multiselect("Switch off", channels, key="dx_off", bind="query-params")
+    amp = c2.multiselect("Amplify", channels, key="dx_amp", bind="query-params")
+    gain = c3.slider("by", 0.0, 6.0, 3.0, 0.5, key="dx_gain", bind="query-params", disabled=not amp)
     edited = X.edited(s, acts, off, {c: gain for c in amp})
     c1, c2 = st.columns(2)
     scale = common.image_scale(3 if len(z) > 1 else 6)
@@ -190,7 +193,7 @@ def _paint(s: X.Split, cfg: RunConfig, acts: np.ndarray, before: np.ndarray) -> 
     from PIL import Image
     from streamlit_drawable_canvas import st_canvas
 
-    k = int(st.number_input("Sample to paint on", 1, len(acts), 1, key="dx_pick",
+    k = int(st.number_input("Sample to paint on", 1, len(acts), 1, key="dx_pick", bind="query-params",
                             help="Counted row by row from the top left.")) - 1
     size = before.shape[1] * CANVAS_SCALE
     st.caption("Paint over the stroke you are asking about; the channels are ranked by the ink that disappears "

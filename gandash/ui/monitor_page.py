@@ -13,7 +13,7 @@ from gandash.quality import health
 from gandash.store import control
 from gandash.store.lifecycle import State
 from gandash.store.runs import ACTIVE_STATES, Run, RunError, describe_trainer
-from gandash.ui import alerts, common, discriminator_panel, quality, training_map_panel
+from gandash.ui import alerts, common, discriminator_panel, overview_panel, quality, training_map_panel
 from gandash.ui.nav import go
 
 MAX_GIF_FRAMES = 120
@@ -43,12 +43,14 @@ def render() -> None:
     with top[0]:
         controls(run)
     if not common.presenting():
-        top[1].slider("Curve smoothing", 0.0, 0.95, 0.6, 0.05, key="smoothing",
+        top[1].slider("Curve smoothing", 0.0, 0.95, 0.6, 0.05, key="smoothing", bind="query-params",
                       help="Exponential moving average; the raw curve stays faint underneath.")
     live(run, batch_size=cfg.batch_size if cfg else 1, max_seconds=cfg.max_seconds if cfg else 0.0, cfg=cfg)
     if cfg is not None:
-        training_map_panel.section(run, cfg, live=run.status().get("state") in ACTIVE_STATES)
-        st.subheader("Quality")
+        active = run.status().get("state") in ACTIVE_STATES
+        overview_panel.section(run, cfg, live=active)
+        training_map_panel.section(run, cfg, live=active)
+        st.subheader("Quality", anchor="quality")
         quality.eval_panel(run, cfg.dataset)
         discriminator_view(run, cfg)
     if cfg is not None and not common.presenting():
@@ -60,8 +62,8 @@ def discriminator_view(run: Run, cfg) -> None:
     """The discriminator's view of the latest checkpoint, computed when asked for (it takes seconds)."""
     if not (run.checkpoint_path.exists() and run.generator_path.exists()):
         return
-    st.subheader("The discriminator's view")
-    if not st.toggle("Score the latest checkpoint with its discriminator", key=f"mon_dv_{run.id}",
+    st.subheader("The discriminator's view", anchor="discriminator")
+    if not st.toggle("Score the latest checkpoint with its discriminator", key="dview", bind="query-params",
                      help="Histograms of D's scores on real and generated images, the images it finds most "
                           "real and most fake, and where it looks."):
         return
@@ -240,16 +242,13 @@ def startup_text(phases) -> str:
 def timelapse(run: Run) -> None:
     """A slider through every saved grid, and the whole training as a GIF."""
     steps = run.sample_steps()
-    st.subheader("Time-lapse")
+    st.subheader("Time-lapse", anchor="time-lapse")
     if not steps:
         st.info("The trainer saves a grid every `sample_every` steps; none yet.")
         return
-    key = f"tl_{run.id}"
-    common.follow_newest(key, steps)
     left, right = st.columns([1, 1] if common.presenting() else [2, 3])
     with right:
-        step = steps[0] if len(steps) == 1 else st.select_slider(
-            "Step", steps, key=key, format_func=lambda s: f"{s:,}")
+        step = common.step_slider("Step", steps, "tl_step")
         frames = steps if len(steps) <= MAX_GIF_FRAMES else steps[:: -(-len(steps) // MAX_GIF_FRAMES)]
         if frames[-1] != steps[-1]:
             frames.append(steps[-1])

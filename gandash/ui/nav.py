@@ -32,11 +32,12 @@ def go(name: str, run_id: str | None = None) -> None:
 
 def main(default: str = "runs") -> None:
     """The whole app: page config, navigation, shared sidebar, then the chosen page."""
-    from gandash.ui import common
+    from gandash.ui import common, deck_panel
 
     st.set_page_config(page_title="gandash", page_icon=":material/blur_on:", layout="wide")
     nav = st.navigation([page(name, default=name == default) for name in PAGES])
     common.sidebar()
+    deck_panel.panel(nav.url_path or default, PAGES, default)
     common.keep_warm()
     try:
         nav.run()

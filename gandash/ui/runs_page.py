@@ -5,9 +5,11 @@ import streamlit as st
 
 from gandash.backends import launcher
 from gandash.config import RunConfig, make_config
+from gandash.errors import GandashError
 from gandash.quality import health
 from gandash.store.queue import MAX_SLOTS, RunQueue
 from gandash.store.runs import ACTIVE_STATES, Run, RunError
+from gandash.talks import demo
 from gandash.ui import alerts, common
 from gandash.ui.nav import go
 from gandash.ui.runs_table import runs_table
@@ -26,11 +28,12 @@ def render() -> None:
         start_screen()
         return
     cols = st.columns([4, 2, 2, 1, 1], vertical_alignment="bottom")
-    shown = cols[0].segmented_control("Show", FILTERS, default="all", key="runs_filter") or "all"
+    shown = cols[0].segmented_control("Show", FILTERS, default="all", key="runs_filter", bind="query-params") or "all"
     view = cols[1].segmented_control("View", VIEWS, default="table" if len(runs) > 8 else "cards",
-                                     key="runs_view") or "cards"
+                                     key="runs_view", bind="query-params") or "cards"
     studies = sorted({s for s in (_study_of(r) for r in runs) if s})
-    study = cols[2].selectbox("Study", ["all runs", *studies], key="runs_study") if studies else "all runs"
+    study = cols[2].selectbox("Study", ["all runs", *studies], key="runs_study",
+                              bind="query-params") if studies else "all runs"
     runs = [r for r in runs if _matches(r, shown) and study in ("all runs", _study_of(r))]
     queue_panel(store.root)
     if view == "table":
@@ -44,7 +47,7 @@ def render() -> None:
         table()
         return
     pages = max(1, -(-len(runs) // PAGE_SIZE))
-    page_no = cols[3].number_input("Page", 1, pages, 1, key="runs_page_no") if pages > 1 else 1
+    page_no = cols[3].number_input("Page", 1, pages, 1, key="runs_page_no", bind="query-params") if pages > 1 else 1
     cols[4].caption(f"{len(runs)} run(s)")
     visible = runs[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
     live = any(r.status().get("state") in ACTIVE_STATES for r in visible)
@@ -103,7 +106,7 @@ def start_screen() -> None:
     if common.presenting():
         st.info("Switch off presentation mode in the sidebar to start a run.")
         return
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     if c1.button("Start the fast preset", type="primary", icon=":material/play_arrow:"):
         try:
             run = launcher.start(common.store(), make_config("fast", {"name": "fast preset"}))
@@ -113,6 +116,18 @@ def start_screen() -> None:
             go("monitor", run.id)
     if c2.button("Choose settings…", icon=":material/tune:"):
         go("train")
+    if c3.button("Prepare a talk", icon=":material/slideshow:",
+                 help=f"Queues the runs a talk needs, {demo.BUDGET_S / 60:g} minutes each: "
+                      + " ".join(p.shows for p in demo.PARTS) + f" Saves a deck, '{demo.DECK}', that walks through "
+                      f"them (the sidebar's 'Deck for a talk')."):
+        try:
+            runs, _ = demo.queue(common.store())
+        except (GandashError, OSError) as e:
+            st.error(f"Could not queue the demo: {e}")
+        else:
+            st.session_state["runs_flash"] = ("ok", f"Queued the demo's {len(runs)} runs and saved the deck "
+                                                    f"'{demo.DECK}'. Present it from the sidebar's 'Deck for a talk'.")
+            st.rerun()
 
 
 def run_list(runs: list[Run], live: bool) -> None:

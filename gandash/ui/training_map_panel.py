@@ -52,7 +52,7 @@ def _stamp(run: Run, step: int) -> tuple:
 def section(run: Run, cfg, live: bool = False) -> None:
     """The map, following the newest grid unless the step slider was moved back; redrawn every couple of seconds
     while the run trains (``live``)."""
-    st.subheader("Training map")
+    st.subheader("Training map", anchor="training-map")
     st.fragment(run_every=common.LIVE_REFRESH_S if live else None)(_panel)(run, cfg)
 
 
@@ -61,7 +61,7 @@ def _panel(run: Run, cfg) -> None:
         st.info("The training map places digits with the evaluator classifier, which exists for MNIST and "
                 "Fashion-MNIST only.")
         return
-    if not st.toggle("Show the training map", key=f"map_on_{run.id}",
+    if not st.toggle("Show the training map", key="map", bind="query-params",
                      help="GAN Lab's view for digits: where the real digits and the generator's samples lie, "
                           "where the discriminator believes real is, and how each sample moves."):
         return
@@ -69,10 +69,7 @@ def _panel(run: Run, cfg) -> None:
     if not steps:
         st.info("The map needs a saved sample grid; none yet.")
         return
-    key = f"map_step_{run.id}"
-    common.follow_newest(key, steps)
-    step = steps[0] if len(steps) == 1 else st.select_slider("Map at step", steps, key=key,
-                                                           format_func=lambda s: f"{s:,}")
+    step = common.step_slider("Map at step", steps, "map_step")
     root = str(common.store().root)
     try:
         sha = str(read_info(cfg.dataset, root).get("sha256") or "")

@@ -77,7 +77,7 @@ def found_for(run: Run) -> inv.Inversion | None:
 def digit_tab(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("Bring your own digit: draw it, take one from the test split, or upload an image. "
                 "**Find it** searches the latent space for the vector whose image is closest to it.")
-    source = st.segmented_control("Your digit", SOURCES, default=SOURCES[0], key="yd_source")
+    source = st.segmented_control("Your digit", SOURCES, default=SOURCES[0], key="yd_source", bind="query-params")
     c1, c2 = st.columns([3, 2])
     with c1:
         gray, truth = _pick(source or SOURCES[0], cfg)
@@ -130,7 +130,8 @@ def _pick(source: str, cfg: RunConfig) -> tuple[np.ndarray | None, int | None]:
     except DataError as e:
         st.error(f"The test split cannot be read: {e}")
         return None, None
-    i = int(st.number_input(f"Test image (0–{len(test) - 1:,})", 0, len(test) - 1, 0, key="yd_index"))
+    i = int(st.number_input(f"Test image (0–{len(test) - 1:,})", 0, len(test) - 1, 0, key="yd_index",
+                            bind="query-params"))
     truth = None if test.labels is None else int(test.labels[i])
     common.show_image(to_grid_image(test.images[i][None], 1, pad=0), scale=4, caption=f"test image {i:,}")
     return test.images[i].astype(np.float32), truth
@@ -178,9 +179,9 @@ def _tours(gen, cfg: RunConfig, run: Run, result: inv.Inversion) -> None:
     label = result.label
     labels = (lambda n: np.full(n, label, np.int32)) if cfg.takes_label else (lambda n: None)
     c = st.columns(4)
-    seed = int(c[0].number_input("To the sample of seed", 0, 2**31 - 1, 0, key="yd_to_seed"))
-    method = c[1].radio("Path", ["slerp", "lerp"], key="yd_method", horizontal=True)
-    steps = c[2].slider("Steps", 3, 24, 10, key="yd_steps")
+    seed = int(c[0].number_input("To the sample of seed", 0, 2**31 - 1, 0, key="yd_to_seed", bind="query-params"))
+    method = c[1].radio("Path", ["slerp", "lerp"], key="yd_method", bind="query-params", horizontal=True)
+    steps = c[2].slider("Steps", 3, 24, 10, key="yd_steps", bind="query-params")
     other = latents(1, cfg.latent_dim, cfg.latent_dist, seed=seed)[0]
     frames = generate(gen, cfg, interpolate(result.z, other, steps, method), labels(steps))
     common.show_image(to_grid_image(frames, steps), scale=common.image_scale(3),
@@ -191,7 +192,7 @@ def _tours(gen, cfg: RunConfig, run: Run, result: inv.Inversion) -> None:
                          icon=":material/movie:")
 
     c = st.columns([1, 3])
-    dseed = int(c[0].number_input("Walk: direction seed", 0, 2**31 - 1, 1, key="yd_dir"))
+    dseed = int(c[0].number_input("Walk: direction seed", 0, 2**31 - 1, 1, key="yd_dir", bind="query-params"))
     alphas = np.linspace(-3, 3, 9)
     walk = morph.walk(gen, cfg, result.z, morph.random_direction(cfg.latent_dim, dseed), alphas, label)
     with c[1]:
@@ -247,12 +248,13 @@ def map_tab(gen, cfg: RunConfig, run: Run) -> None:
     st.markdown("A grid of latents over a plane, drawn as one image. Click a cell to open it.")
     yours = found_for(run)
     c = st.columns(4)
-    plane_kind = c[0].radio("Plane", MAP_PLANES, key="mp_plane")
-    n = c[1].slider("Cells per side", 5, inv.MAP_MAX, 11, 2, key="mp_n")
-    span = c[2].slider("Span", 1.0, 16.0, 8.0, 1.0, key="mp_span", disabled=plane_kind != MAP_PLANES[0],
+    plane_kind = c[0].radio("Plane", MAP_PLANES, key="mp_plane", bind="query-params")
+    n = c[1].slider("Cells per side", 5, inv.MAP_MAX, 11, 2, key="mp_n", bind="query-params")
+    span = c[2].slider("Span", 1.0, 16.0, 8.0, 1.0, key="mp_span",
+                       bind="query-params", disabled=plane_kind != MAP_PLANES[0],
                        help="How far the map reaches along each (unit) direction from the centre point; a "
                             f"latent's own length is about {np.sqrt(cfg.latent_dim):.0f}.")
-    dseed = int(c[3].number_input("Direction seed", 0, 2**31 - 1, 0, key="mp_dseed"))
+    dseed = int(c[3].number_input("Direction seed", 0, 2**31 - 1, 0, key="mp_dseed", bind="query-params"))
     names = (["your digit"] if yours is not None else []) + ["a seed"]
     points = []
     count = 1 if plane_kind == MAP_PLANES[0] else 3
@@ -277,7 +279,7 @@ def map_tab(gen, cfg: RunConfig, run: Run) -> None:
         st.warning(str(e))
         return
     scorer = _evaluator(cfg)
-    overlay = st.toggle("Colour each cell by the digit the evaluator reads", key="mp_overlay",
+    overlay = st.toggle("Colour each cell by the digit the evaluator reads", key="mp_overlay", bind="query-params",
                         disabled=scorer is None,
                         help=None if scorer is not None else "Needs the evaluator of this runs folder.")
     digits = None

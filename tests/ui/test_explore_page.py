@@ -109,7 +109,7 @@ def explore_tab(store, run_id, tab):
     from gandash.ui.explore_page import DISCRIMINATOR_TAB, GAME_TAB
 
     at = app("explore", store.root, run=run_id)
-    at.session_state["ex_tab"] = {"view": DISCRIMINATOR_TAB, "game": GAME_TAB}[tab]
+    at.session_state["tab"] = {"view": DISCRIMINATOR_TAB, "game": GAME_TAB}[tab]
     return at.run()
 
 
@@ -154,7 +154,7 @@ def captions(at) -> str:
 
 def _your_digit(store, run_id, source="From the test split"):
     at = app("explore", store.root, run=run_id)
-    at.session_state["ex_tab"] = "Your digit"
+    at.session_state["tab"] = "Your digit"
     at.session_state["yd_source"] = source
     return at.run()
 
@@ -177,12 +177,12 @@ def test_a_test_digit_is_found_and_toured_from(trained):
         assert caption in shown, caption
     at.radio(key="yd_method").set_value("lerp").run()  # the found vector stays and feeds every tour
     assert not at.exception and "lerp from your digit" in captions(at)
-    at.session_state["ex_tab"] = "Interpolation"  # and it is an endpoint there, and a walk's start
+    at.session_state["tab"] = "Interpolation"  # and it is an endpoint there, and a walk's start
     at.run()
     assert "your digit" in at.selectbox(key="ip_a").options
     at.selectbox(key="ip_a").set_value(16).run()
     assert "slerp from your digit to #16, 10 steps" in captions(at)
-    at.session_state["ex_tab"] = "Latent walk"
+    at.session_state["tab"] = "Latent walk"
     at.run()
     at.toggle(key="wk_yours").set_value(True).run()
     assert not at.exception and at.number_input(key="wk_z").disabled
@@ -201,7 +201,7 @@ def test_an_empty_canvas_and_bad_uploads_say_so_and_nothing_is_searched(trained)
 def test_directions_move_the_samples_and_dissect_switches_channels_off(trained):
     store, ids = trained
     at = app("explore", store.root, run=ids["acgan"], timeout=120)
-    at.session_state["ex_tab"] = "Directions"
+    at.session_state["tab"] = "Directions"
     at.run()
     assert not at.exception and not at.error
     quality = at.dataframe[0].value
@@ -212,7 +212,7 @@ def test_directions_move_the_samples_and_dissect_switches_channels_off(trained):
     at.multiselect(key="dir_extra").set_value(["sefa-1"]).run()
     at.slider(key="dir_sefa-1").set_value(-1.0).run()
     assert "thickness +2, sefa-1 -1" in captions(at)
-    at.session_state["ex_tab"] = "Dissect"
+    at.session_state["tab"] = "Dissect"
     at.run()
     assert not at.exception and not at.error
     at.multiselect(key="dx_off").set_value([0, 1]).run()
@@ -226,7 +226,7 @@ def test_directions_move_the_samples_and_dissect_switches_channels_off(trained):
 def test_the_latent_map_is_drawn_around_a_seed_and_through_your_digit(trained):
     store, ids = trained
     at = app("explore", store.root, run=ids["infogan"])
-    at.session_state["ex_tab"] = "Latent map"
+    at.session_state["tab"] = "Latent map"
     at.run()
     assert not at.exception and not at.error
     chart = next(c for c in at.get("plotly_chart") if c.key == "mp_chart")

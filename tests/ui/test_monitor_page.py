@@ -21,14 +21,14 @@ def test_monitor_shows_curves_grid_timelapse_and_log(runs):
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 3
     assert len(at.get("image")) >= 2  # latest grid + time-lapse frame
-    assert at.select_slider(key=f"tl_{ids.ok}").value == 50
+    assert at.select_slider(key="tl_step").value == 50
     labels = [b.label for b in at.get("download_button")]
     assert any("PNG" in lbl for lbl in labels) and any("GIF" in lbl for lbl in labels)
     assert "step 50 d_loss" in texts(at, "code")
     assert "started in 9 s (process 1.0 s, imports 5.0 s, data 0.5 s, build 0.5 s, first grid 0.5 s, " \
            "first steps 1.5 s)" in texts(at, "caption")
-    at.select_slider(key=f"tl_{ids.ok}").set_value(25).run()
-    assert not at.exception and at.select_slider(key=f"tl_{ids.ok}").value == 25
+    at.select_slider(key="tl_step").set_value(25).run()
+    assert not at.exception and at.select_slider(key="tl_step").value == 25
 
 
 def test_monitor_failed_run_shows_error_and_step(runs):
@@ -188,7 +188,7 @@ def test_monitor_shows_the_discriminators_view_when_asked(trained):
     store, ids = trained
     at = app("monitor", store.root, run=ids["acgan"])
     assert not at.exception and "Overlap of real and generated" not in [m.label for m in at.metric]
-    at.toggle(key=f"mon_dv_{ids['acgan']}").set_value(True).run()
+    at.toggle(key="dview").set_value(True).run()
     assert not at.exception and not at.error
     assert "Overlap of real and generated" in [m.label for m in at.metric]
 

@@ -18,7 +18,7 @@ def test_train_page_every_field_grouped_with_help(store):
     from gandash.config import HELP
 
     at = app("train", store.root)
-    assert [e.label for e in at.expander] == ["Data and model", "Optimisation", "Stabilisation tricks", "Schedule"]
+    assert [e.label for e in at.main.expander] == ["Data and model", "Optimisation", "Stabilisation tricks", "Schedule"]
     widgets = {w.key: w for kind in ("selectbox", "number_input", "toggle", "text_input")
                for w in getattr(at, kind) if w.key and w.key.startswith("f_")}
     for name in ("latent_dim", "g_lr", "d_beta2", "label_flip", "d_steps", "sample_every", "jit_compile"):

@@ -1,0 +1,1 @@
+"""Talks: decks of saved dashboard views stepped through on stage, and the demo that queues a talk's runs."""
