@@ -485,25 +485,25 @@ def overview_figure(ov, *, z_cells: np.ndarray, alerts: Sequence[str] = (), big:
         fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
                            showarrow=True, arrowhead=2, arrowsize=1.4, arrowwidth=2, arrowcolor="#444")
     n = ov.numbers
-    mean_word = "mean score" if critic else "mean D"
-    label = "" if ov.label is None else f" · digit {ov.label}"
+    mean_word = "mean critic" if critic else "mean D"
+    label = "" if ov.label is None else f" · and digit {ov.label}"
     texts = [
-        (1.0, 3.45, f"{len(ov.z)} random numbers{label}"),
+        (1.0, 3.45, f"{len(ov.z)} random numbers{label}".replace(" · ", "<br>")),
         (3.5, 3.65, f"G loss {_fmt(n.get('g_loss'))}<br>‖∇G‖ {_fmt(n.get('g_grad_norm'))}"),
         (8.4, 0.65, f"D loss {_fmt(n.get('d_loss'))}<br>‖∇D‖ {_fmt(n.get('d_grad_norm'))}"),
-        (10.9, 4.5, f"<b>{said(ov.fake_score, critic)}</b><br>this batch's {mean_word}(G(z)): {_fmt(n.get('d_fake'))}"),
-        (10.9, 1.5, f"<b>{said(ov.real_score, critic)}</b><br>this batch's {mean_word}(x): {_fmt(n.get('d_real'))}"),
+        (9.8, 4.5, f"<b>{said(ov.fake_score, critic)}</b><br>batch {mean_word}(G(z)) {_fmt(n.get('d_fake'))}"),
+        (9.8, 1.5, f"<b>{said(ov.real_score, critic)}</b><br>batch {mean_word}(x) {_fmt(n.get('d_real'))}"),
     ]
     for x, y, text in texts:
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=fs), yanchor="top" if y < 4 else
-                           "middle", align="center")
+                           "middle", align="left" if x > 9 else "center", xanchor="left" if x > 9 else "center")
     goal = ("D learns to score real digits high and G(z) low; G learns to make D score G(z) high." if not critic else
             "The critic learns to score real digits above G(z); G learns to raise G(z)'s score.")
     if alerts:
         goal += "<br><span style='color:#d62728'>Health: " + "; ".join(alerts) + "</span>"
     fig.add_annotation(x=6.0, y=-0.15, text=goal, showarrow=False, font=dict(size=fs - 1, color="#333"),
                        yanchor="top")
-    fig.update_xaxes(range=[0, 12.2], visible=False, fixedrange=True)
+    fig.update_xaxes(range=[0, 12.6], visible=False, fixedrange=True)
     fig.update_yaxes(range=[-1.0 if alerts else -0.7, 6.0], visible=False, fixedrange=True)
     fig.update_layout(title=dict(text=f"How the GAN learns · step {ov.step:,}", font=dict(size=fs + 4)),
                       height=520 if big else 400, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,

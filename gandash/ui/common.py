@@ -365,15 +365,22 @@ def follow_newest(key: str, steps: list[int]) -> None:
 
 
 def step_slider(label: str, steps: list[int], key: str, where=None) -> int:
-    """A slider over saved steps that follows the newest as they arrive; a step moved back to is kept in the address
-    bar (``?key=``), so a bookmark shows that step, and the newest is not, so a bookmark keeps following."""
+    """A slider over saved steps that follows the newest as they arrive; a step the user moves back to is kept in the
+    address bar (``?key=``), so a bookmark shows that step, and the newest is not, so a bookmark keeps following."""
     follow_newest(key, steps)
     if len(steps) == 1:
         step = steps[0]
     else:
-        step = (where or st).select_slider(label, steps, key=key, format_func=lambda s: f"{s:,}")
+        step = (where or st).select_slider(label, steps, key=key, format_func=lambda s: f"{s:,}", on_change=_pin,
+                                           args=(key,))
     if step == steps[-1]:
         st.query_params.pop(key, None)
-    elif st.query_params.get(key) != str(step):
-        st.query_params[key] = str(step)
     return step
+
+
+def _pin(key: str) -> None:
+    """The user moved a step slider: back from the newest, the step goes in the address bar; to the newest, out."""
+    if st.session_state.get(key) == st.session_state.get(f"{key}__newest"):
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(st.session_state.get(key))

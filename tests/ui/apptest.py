@@ -21,11 +21,13 @@ def script(page: str) -> None:
     main(page)
 
 
-def app(page: str, runs_dir, *, run: str | None = None, timeout: float = 60) -> AppTest:
+def app(page: str, runs_dir, *, run: str | None = None, timeout: float = 60, **query: str) -> AppTest:
+    """A page opened at ``?run=RUN&KEY=VALUE…``, run once."""
     os.environ["GANDASH_RUNS_DIR"] = str(runs_dir)
     at = AppTest.from_function(script, kwargs={"page": page}, default_timeout=timeout)
     if run is not None:
         at.query_params["run"] = run
+    at.query_params.update(query)
     return at.run()
 
 

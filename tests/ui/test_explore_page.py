@@ -23,6 +23,8 @@ def test_explore_unconditional(trained):
     assert not at.exception and len(at.get("image")) == n_images
     before = at.number_input(key="ip_seed").value
     at.button(key="ip_seed_roll").click().run()
+    bookmarked = app("explore", store.root, run=ids["dcgan"], ex_seed="7", ip_seed="oops")  # a seed from the address
+    assert bookmarked.number_input(key="ex_seed").value == 7 and bookmarked.number_input(key="ip_seed").value == 0
     assert at.number_input(key="ip_seed").value != before or before != 0
     at.slider(key="wk_alpha").set_value(2.0).run()
     assert not at.exception

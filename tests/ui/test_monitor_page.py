@@ -27,8 +27,13 @@ def test_monitor_shows_curves_grid_timelapse_and_log(runs):
     assert "step 50 d_loss" in texts(at, "code")
     assert "started in 9 s (process 1.0 s, imports 5.0 s, data 0.5 s, build 0.5 s, first grid 0.5 s, " \
            "first steps 1.5 s)" in texts(at, "caption")
+    assert "tl_step" not in at.query_params  # at the newest: a bookmark keeps following
     at.select_slider(key="tl_step").set_value(25).run()
-    assert not at.exception and at.select_slider(key="tl_step").value == 25
+    assert not at.exception and at.select_slider(key="tl_step").value == 25 and at.query_params["tl_step"] == "25"
+    at = app("monitor", store.root, run=ids.ok, tl_step="25")  # opened from that bookmark: the step it shows
+    assert at.select_slider(key="tl_step").value == 25
+    at.select_slider(key="tl_step").set_value(50).run()
+    assert "tl_step" not in at.query_params
 
 
 def test_monitor_failed_run_shows_error_and_step(runs):
