@@ -1,8 +1,10 @@
-"""The training map's cost per refresh on a trained run: what Monitor redoes when a new grid arrives.
+"""The training map's and the overview's cost per refresh on a trained run: what Monitor redoes when a new grid arrives.
 
 Per saved grid, uncached: read the grid PNG into its samples, the evaluator's features, the projection, D's
 scores; the field over the plane; the Plotly figure with its arrows (and its JSON, what the page sends).
-Printed: the median and the slowest over every saved grid, and the one-off plane fit per evaluator.
+Printed: the median and the slowest over every saved grid, and the one-off plane fit per evaluator. The overview
+(every 2 s while a run trains): the metrics file read, the newest grid cut into its first sample, D's scores read,
+the figure and its JSON, 20 times.
 
     GANDASH_DATA_DIR=../shared/data python -m gandash --runs-dir bench/out/map train --set max_seconds=120 \\
         --set sample_every=25
@@ -22,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from gandash.explore import plots  # noqa: E402
+from gandash.explore import overview, plots  # noqa: E402
 from gandash.explore import training_map as tm  # noqa: E402
 from gandash.store.runs import RunStore  # noqa: E402
 
@@ -67,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plane fit (once per evaluator file): {fit:.2f} s")
     for key, values in parts.items():
         print(f"{key:7s} median {statistics.median(values) * 1000:6.0f} ms   slowest {max(values) * 1000:6.0f} ms")
+    real, took = overview.first_real(cfg), []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        ov = overview.build(run, cfg, run.metrics()[-1:], real)
+        plots.overview_figure(ov, z_cells=overview.z_image(ov.z)).to_json()
+        took.append(time.perf_counter() - t0)
+    print(f"overview median {statistics.median(took) * 1000:6.0f} ms   slowest {max(took) * 1000:6.0f} ms "
+          f"({len(run.metrics()):,} metrics rows)")
     return 0
 
 

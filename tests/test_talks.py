@@ -54,7 +54,8 @@ def test_demo_queues_four_labelled_runs_and_a_deck_that_walks_through_them(store
     assert [c[2].name for c in started] == [p.name for p in demo.PARTS]
     assert all(c[2].max_seconds == 60.0 for c in started)
     collapse = started[2][2]
-    assert (collapse.latent_dim, collapse.latent_dist, collapse.architecture) == (1, "sphere", "dcgan")
+    assert (collapse.latent_dim, collapse.latent_dist, collapse.architecture, collapse.latent_code) == (
+        1, "sphere", "dcgan", False)  # G takes nothing but z: two images at most
     assert started[3][2].architecture == "wgan-gp" and started[0][2].architecture == "cgan"
     views = D.load(store.root, demo.DECK)
     ids = [c[1] for c in started]
@@ -95,6 +96,11 @@ def test_the_sidebar_adds_views_to_a_deck_reorders_them_and_presents_it(store):
     assert "./explore?run=" in html and "deck=talk" in html and "slide=1" in html and "present=true" in html
     at.button(key="deck_del0").click().run()
     assert [v.page for v in D.load(store.root, "talk")] == ["monitor"]
+    at.button(key="deck_open0").click().run()  # open one view, not presenting
+    html = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert "./?run=" in html and "#time-lapse" in html and "present=true" not in html  # monitor: this app's default
+    at.button(key="deck_delete").click().run()
+    assert D.names(store.root) == [] and "Deleted the deck 'talk'" in texts(at, "success")
 
 
 def test_presentation_mode_steps_a_deck_with_the_arrow_keys(store):

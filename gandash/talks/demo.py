@@ -27,9 +27,9 @@ PARTS = (
          "The default, a conditional DCGAN: it learns to draw the digit it is asked for."),
     Part(UNSUPERVISED_PRESET, {}, "demo 2 · no labels",
          "The same DCGAN without labels: it finds the ten digits by itself."),
-    Part(UNSUPERVISED_PRESET, {"latent_dim": 1, "latent_dist": "sphere"}, "demo 3 · mode collapse",
-         "Mode collapse, provoked: its noise z has one dimension on the sphere, so it is +1 or -1 and G can draw "
-         "only two images."),
+    Part(UNSUPERVISED_PRESET, {"latent_dim": 1, "latent_dist": "sphere", "latent_code": False},
+         "demo 3 · mode collapse", "Mode collapse, provoked: its noise z has one dimension on the sphere, so it is "
+         "+1 or -1 and G can draw only two images."),
     Part("wgan-gp", {}, "demo 4 · WGAN-GP",
          "WGAN-GP: a critic that scores instead of a classifier, held smooth by a gradient penalty."),
 )

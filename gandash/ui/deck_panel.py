@@ -9,7 +9,16 @@ from gandash.talks import deck as D
 from gandash.ui import common
 
 NEW = "a new deck…"
-SETTLE_MS = 2500  # a view's section is scrolled to again this long after the page opens
+SETTLE_MS = (800, 2500, 5000)  # a view's section is scrolled to this long after the page opens, as charts load above it
+# Once per page load, and not after the speaker has scrolled or pressed a key: a later rerun leaves their place.
+_SCROLL_JS = """<script>
+if (!window.gandashScroll) {
+  window.gandashScroll = true;
+  let moved = false;
+  for (const e of ["wheel", "touchmove", "mousedown"]) window.addEventListener(e, () => { moved = true; }, true);
+  for (const ms of %s) setTimeout(() => { if (!moved) document.getElementById(%s)?.scrollIntoView(); }, ms);
+}
+</script>"""
 SECTIONS = {"monitor": {"": "the top", "how-it-works": "How it works", "training-map": "Training map",
                         "quality": "Quality", "discriminator": "The discriminator's view", "time-lapse": "Time-lapse"}}
 
@@ -69,9 +78,7 @@ def presenter(name: str, views: list[D.View], pages: dict, default_page: str) ->
         _go(views, name, k + 1, default_page, True)
     v = views[k - 1]
     if v.anchor:  # once the page has drawn its images and charts, which push the section down as they load
-        st.html(f"<script>if (!window.gandashScrolled) {{ window.gandashScrolled = true; setTimeout(() => "
-                f"document.getElementById({json.dumps(v.anchor)})?.scrollIntoView(), {SETTLE_MS}); }}</script>",
-                unsafe_allow_javascript=True)  # once per page load: a later rerun leaves the speaker's scrolling
+        st.html(_SCROLL_JS % (json.dumps(list(SETTLE_MS)), json.dumps(v.anchor)), unsafe_allow_javascript=True)
     if v.page not in pages:
         st.warning(f"View {k} is of a page this dashboard does not have ({v.page!r}).")
     if v.title:

@@ -52,6 +52,10 @@ def _on_preset() -> None:
     st.session_state.pop("train_note", None)
     preset = st.session_state["train_preset"]
     if preset in PRESETS:
+        st.query_params["preset"] = preset
+    else:
+        st.query_params.pop("preset", None)
+    if preset in PRESETS:
         keep = {k: st.session_state[f"f_{k}"] for k in ("name", "dataset", "data_path")
                 if f"f_{k}" in st.session_state}
         load_values({**DEFAULTS.to_dict(), **PRESETS[preset], **keep})  # a recipe, on the user's data
@@ -146,9 +150,11 @@ def _init_form() -> None:
                 st.info(f"Settings copied from run {run.id}: change what you like, then start.")
         except RunError as e:
             st.error(f"Cannot copy that run's settings: {e}")
-    if "f_architecture" not in st.session_state:
-        st.session_state["train_preset"] = C.DEFAULT_PRESET
-        load_values({**DEFAULTS.to_dict(), **PRESETS[C.DEFAULT_PRESET]})
+    if "f_architecture" not in st.session_state:  # the preset in the address bar (a bookmark), else the default
+        preset = st.query_params.get("preset")
+        preset = preset if preset in PRESETS else C.DEFAULT_PRESET
+        st.session_state["train_preset"] = preset
+        load_values({**DEFAULTS.to_dict(), **PRESETS[preset]})
     if _unlabelled_default():
         st.session_state["train_preset"] = C.UNSUPERVISED_PRESET
         _on_preset()

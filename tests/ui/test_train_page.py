@@ -71,8 +71,11 @@ def test_cross_field_rule_names_the_field(store):
 def test_preset_fills_the_form_and_start_opens_monitor(store, fake_launch):
     at = app("train", store.root)
     at.selectbox(key="train_preset").select("wgan-gp").run()
-    assert at.selectbox(key="f_architecture").value == "wgan-gp"
+    assert at.selectbox(key="f_architecture").value == "wgan-gp" and at.query_params["preset"] == "wgan-gp"
     assert at.number_input(key="f_d_steps").value == 5
+    bookmarked = app("train", store.root, preset="acgan")  # opened from a bookmark: that preset's form
+    assert bookmarked.selectbox(key="f_architecture").value == "acgan"
+    assert app("train", store.root, preset="nope").selectbox(key="train_preset").value == "fast"
     at.number_input(key="f_steps").set_value(40).run()
     at.text_input(key="f_name").input("demo").run()
     at.button(key="start_training").click().run()
