@@ -154,7 +154,7 @@ def goto(page, url: str, path: str = "", **query: str) -> None:
     settle(page)
 
 
-def take_all(url: str, out: Path, run_ids: list[str]) -> list[Path]:
+def take_all(url: str, out: Path, run_ids: list[str], runs_dir: Path) -> list[Path]:
     """One screenshot per page (and presentation mode) into ``out``."""
     shots = []
     with browser_page() as page:
@@ -196,6 +196,31 @@ def take_all(url: str, out: Path, run_ids: list[str]) -> list[Path]:
         goto(page, url, "monitor", run=run_ids[0], present="true")
         page.wait_for_timeout(1500)
         shots.append(shoot(page, out / "presentation.png", full_page=False))
+        shots += talk_shots(page, url, runs_dir, run_ids[-1], out)
+    return shots
+
+
+def talk_shots(page, url: str, root: Path, run_id: str, out: Path) -> list[Path]:
+    """Monitor's overview with G's layers open; a deck in presentation mode: the demo's mode collapse on its map
+    when the runs folder has the demo's deck (``python -m gandash demo``), else this run's map."""
+    from gandash.talks import deck, demo
+    from gandash.ui.nav import PAGES
+
+    goto(page, url, "monitor", run=run_id, overview="true", part="G's layers for this z")
+    page.evaluate("document.getElementById('how-it-works').scrollIntoView()")
+    page.wait_for_timeout(2000)
+    shots = [shoot(page, out / "overview.png", full_page=False)]
+    name = demo.DECK
+    views = deck.load(root, name) if name in deck.names(root) else []
+    k = next((i for i, v in enumerate(views, 1) if "mode collapse" in v.title.lower()), 0)
+    if not k:
+        name, k = "screenshots", 1
+        views = [deck.View("monitor", {"run": run_id, "map": "true"}, "The map", "training-map")]
+        deck.save(root, name, views)
+    default = next(iter(PAGES))
+    page.goto(f"{url}/{views[k - 1].url(default, deck=name, slide=str(k), present='true')[2:]}")
+    page.wait_for_timeout(9000)  # the page, its charts, then the scroll to the view's section
+    shots.append(shoot(page, out / "deck.png", full_page=False))
     return shots
 
 
@@ -234,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-dir", type=Path, help="existing runs to show (default: train two short ones)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--talk", action="store_true", help="only the overview and a deck in presentation mode")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = args.runs_dir or Path(tmp) / "runs"
@@ -245,10 +271,15 @@ def main(argv: list[str] | None = None) -> int:
             finished = [r for r in RunStore(runs_dir).list() if r.status().get("state") == "finished"]
             # Monitor (and the evaluator's digit view) the first, an unconditional run; Explore the last
             run_ids = [r.id for r in sorted(finished, key=lambda r: r.config().is_conditional)]
+        if args.talk:
+            with serve(runs_dir, Path(tmp) / "streamlit.log") as url, browser_page() as page:
+                for shot in talk_shots(page, url, runs_dir, run_ids[-1], args.out):
+                    print(f"{shot} {shot.stat().st_size // 1024} KB")
+            return 0
         live = start_live_run(runs_dir)
         try:
             with serve(runs_dir, Path(tmp) / "streamlit.log") as url:
-                for shot in take_all(url, args.out, run_ids):
+                for shot in take_all(url, args.out, run_ids, runs_dir):
                     print(f"{shot} {shot.stat().st_size // 1024} KB")
         finally:
             from gandash.backends.launcher import stop
