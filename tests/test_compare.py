@@ -58,6 +58,9 @@ def test_one_seed_a_side_uses_the_sampling_error_and_without_it_decides_nothing(
     assert close[0]["winner"] is None
     blind = C.compare({"a": [{"fd": 3.0}], "b": [{"fd": 5.0}]})
     assert blind[0]["winner"] is None and math.isnan(blind[0]["p"])
+    shares = C.compare({"a": [{"confidence": 0.95, "confidence_se": 0.005}], "b": [{"confidence": 0.90,
+                                                                                    "confidence_se": 0.007}]})
+    assert shares[0]["winner"] == "a" and shares[0]["test"] == C.Z_SAMPLING  # a share's binomial error counts too
 
 
 def test_higher_is_better_where_it_should_be_and_unreached_times_count_the_whole_run():

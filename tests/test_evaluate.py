@@ -6,6 +6,7 @@ about 96% test accuracy); the full recipe's accuracy is measured in bench/eval_s
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -207,7 +208,12 @@ def test_real_test_images_score_like_the_reference(evaluator_root):
     all_ones = evaluate.compute_metrics(test.images[test.labels == 1], "mnist", evaluator_root)  # 1,135 of them
     assert abs(got["kid"]) < 0.5 < 10 < all_ones["kid"] and got["kid_std"] > 0 and 0 < got["fd_se"] < 0.5 * got["fd"]
     assert got["fd_digit"] < 5 and all(got[f"fd_digit_{k}"] < 8 for k in range(10))
-    assert "fd_digit" not in collapsed and "kid" not in collapsed
+    assert "fd_digit" not in collapsed and "kid" not in collapsed and "confidence_se" not in collapsed
+    # each share's sampling error: binomial over the samples scored (5,000 here)
+    n = len(test.images[5000:])
+    for key in ("confidence", "cond_acc", "precision", "recall"):
+        assert got[f"{key}_se"] == pytest.approx(math.sqrt(got[key] * (1 - got[key]) / (n if key in (
+            "confidence", "cond_acc") else min(n, evaluate.PR_SUBSET))), rel=1e-6), key
     sevens_as_ones = evaluate.compute_metrics(test.images[5000:7000], "mnist", evaluator_root,
                                               labels=np.where(test.labels[5000:7000] == 7, 1, test.labels[5000:7000]))
     assert sevens_as_ones["fd_digit_1"] > 3 * got["fd_digit_1"] and sevens_as_ones["fd_digit_7"] != sevens_as_ones[

@@ -48,6 +48,7 @@ from gandash.quality.metrics import (
     kid,
     label_metrics,
     precision_recall,
+    share_error,
 )
 from gandash.store.runs import RowWriter, Run
 
@@ -61,12 +62,13 @@ PROBE_N = 300  # samples per health probe (config probe_every): 0.1-0.4 s on 2 c
 PR_SUBSET = 5000  # precision/recall compare at most this many samples per side (k-NN cost is quadratic)
 REFERENCE_TRAIN_N = 10_000
 SCALAR_KEYS = ("fd", "classifier_score", "digit_entropy", "rarest_share", "confidence", "precision", "recall")
-UNCERTAIN_MIN_N = 1000  # evaluations of this many samples or more add KID, FD's bootstrap error and FD per digit
+UNCERTAIN_MIN_N = 1000  # evaluations of this many samples or more add KID, FD per digit and the sampling errors
 PER_DIGIT_MIN = 20  # samples of a digit needed for its FD
 CAS_EPOCHS = 2
 EVAL_COLUMNS = ["step", "n", *SCALAR_KEYS, *(f"hist_{k}" for k in range(10)),
                 "cond_acc", *(f"cond_acc_{k}" for k in range(10)), "seconds", "time", "fd_se", "kid", "kid_std",
-                "fd_digit", *(f"fd_digit_{k}" for k in range(10)), "cas"]
+                "fd_digit", *(f"fd_digit_{k}" for k in range(10)), "cas", "confidence_se", "cond_acc_se",
+                "precision_se", "recall_se"]
 
 _heads: dict[int, tuple[Any, Any]] = {}  # id(evaluator) -> (evaluator, its probs+features model)
 _real: dict[tuple[str, str], _RealSet] = {}  # (dataset, evaluator sha256) -> test-split features
@@ -175,6 +177,7 @@ def _distance_metrics(feats: np.ndarray, real: _RealSet) -> dict[str, float]:
     if len(feats) >= UNCERTAIN_MIN_N:  # the leaderboard's evaluations, not the curves' or the probe's
         out["fd_se"] = fd_standard_error(feats, real.mu, real.sigma)
         out["kid"], out["kid_std"] = kid(real.pr_feats, feats)
+        out["precision_se"], out["recall_se"] = share_error(precision, m), share_error(recall, m)
     return out
 
 
@@ -193,10 +196,13 @@ def compute_metrics(images: np.ndarray, dataset: str, runs_root: Path | str,
         raise EvalError(f"labels: expected {len(probs)} labels, got {len(np.asarray(labels).reshape(-1))}")
     real = _real_set(dataset, runs_root, model)
     distance = _distance_metrics(feats, real)
+    shares = label_metrics(probs, labels)
     if len(feats) >= UNCERTAIN_MIN_N:
         groups = np.asarray(labels).reshape(-1) if labels is not None else probs.argmax(1)
         distance.update(_per_digit_fd(feats, groups, real))
-    return _ordered(distance, label_metrics(probs, labels))
+        distance.update({f"{k}_se": share_error(shares[k], len(probs)) for k in ("confidence", "cond_acc")
+                         if k in shares})
+    return _ordered(distance, shares)
 
 
 def reference_metrics(dataset: str, runs_root: Path | str) -> dict[str, float]:
@@ -383,11 +389,12 @@ def format_result(result: dict[str, Any]) -> str:
             ("classifier score (max 10)", "classifier_score"),
             (f"{noun} entropy (1 = all equally often)", "digit_entropy"),
             (f"rarest {noun} share (0.1 = balanced)", "rarest_share"),
-            ("confident (top probability > 0.9)", "confidence"),
-            ("precision (realism)", "precision"), ("recall (coverage)", "recall")]
+            ("confident (top probability > 0.9)", "confidence"), ("  its standard error", "confidence_se"),
+            ("precision (realism)", "precision"), ("  its standard error", "precision_se"),
+            ("recall (coverage)", "recall"), ("  its standard error", "recall_se")]
     rows += [(f"  share of {noun} {k}", f"hist_{k}") for k in range(10)]
     if _fmt(result.get("cond_acc")) != "-":
-        rows += [("conditional accuracy", "cond_acc")]
+        rows += [("conditional accuracy", "cond_acc"), ("  its standard error", "cond_acc_se")]
         rows += [(f"  {noun} {k} asked, {k} seen", f"cond_acc_{k}") for k in range(10)]
     width = max(len(label) for label, _ in rows)
     rows = [(label, key) for label, key in rows if _fmt(result.get(key)) != "-" or _fmt(ref.get(key)) != "-"]

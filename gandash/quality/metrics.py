@@ -5,6 +5,8 @@ penultimate-layer features ``feats`` (N, D); nothing here loads a model.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 CONFIDENT = 0.9  # a sample counts as recognisable above this top-class probability
@@ -95,6 +97,14 @@ def normalised_entropy(hist: np.ndarray) -> float:
     h = np.asarray(hist, np.float64)
     nz = h[h > 0]
     return float(-(nz * np.log(nz)).sum() / np.log(len(h)))
+
+
+def share_error(share: float, n: int) -> float:
+    """Standard error of a share of ``n`` independent samples (binomial): the sampling noise of one evaluation
+    of a share metric (confidence, per-digit accuracy, precision, recall)."""
+    if not (n >= 2 and math.isfinite(share)):
+        return float("nan")
+    return math.sqrt(max(share * (1.0 - share), 0.0) / n)
 
 
 def confidence(probs: np.ndarray, threshold: float = CONFIDENT) -> float:

@@ -12,6 +12,10 @@ POWER = 0.8  # for "seeds needed": the chance of a clear answer if the differenc
 HEADLINE = (("fd", "FD", "low"), ("kid", "KID", "low"), ("confidence", "confidence", "high"),
             ("cond_acc", "per-digit acc", "high"), ("time_to_conf", "time to confidence 0.8", "low"))
 FIELD = {"time_to_conf": "time_to_conf_bound"}  # a run that never got there counts its whole training time
+# A metric's sampling error within one run (an evaluation's noise): FD's bootstrap, KID's spread over subsets, and
+# the binomial error of a share of samples (precision's and recall's given the other side's manifold).
+SAMPLING_ERROR = {"fd": "fd_se", "kid": "kid_std", "confidence": "confidence_se", "cond_acc": "cond_acc_se",
+                  "precision": "precision_se", "recall": "recall_se"}
 WELCH = "Welch's t-test over seeds"
 Z_SAMPLING = "z-test on each run's sampling error (one seed: the spread between seeds is not counted)"
 
@@ -98,7 +102,7 @@ def compare(per_variant: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]
     """Every pair of variants on every headline metric: a winner, or None for "no clear difference".
 
     ``per_variant`` maps each variant to its runs' summaries (``study.run_summary``): seed-level values
-    with, where evaluated, their sampling error (``fd_se``, ``kid_std``). With two or more seeds a side,
+    with, where evaluated, their sampling error (:data:`SAMPLING_ERROR`). With two or more seeds a side,
     Welch's t-test compares the means over seeds (a seed's value already carries its sampling noise);
     with one seed, a z-test on the runs' sampling errors. The p-values of one metric are Holm-adjusted
     over its pairs, so each metric names a false winner in at most 5 % of studies where all are equal.
@@ -112,7 +116,7 @@ def compare(per_variant: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]
                 va, vb = (_finite(s.get(FIELD.get(key, key)) for s in per_variant[n]) for n in (a, b))
                 if not va or not vb:
                     continue
-                errs = {"fd": "fd_se", "kid": "kid_std"}.get(key)
+                errs = SAMPLING_ERROR.get(key)
                 sa, sb = ([s.get(errs, math.nan) for s in per_variant[n]] if errs else [] for n in (a, b))
                 p, diff, half, test = _test(va, vb, sa, sb)
                 values.append((va, vb))

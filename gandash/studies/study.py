@@ -21,7 +21,7 @@ from typing import Any
 from gandash.config import FIELD_TYPES, PRESETS, ConfigError, make_config, parse_value
 from gandash.errors import GandashError
 from gandash.store.runs import ACTIVE_STATES, RUN_ID_RE, RunError, RunStore, atomic_write_json, read_json
-from gandash.studies.compare import centre, compare, sentence
+from gandash.studies.compare import SAMPLING_ERROR, centre, compare, sentence
 
 STUDIES_DIR = "_studies"
 STUDY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -334,7 +334,7 @@ def run_summary(run) -> dict[str, Any]:
     reached = next((wall_at.get(int(r["step"]), math.nan) for r in evals
                     if r.get("confidence", 0) >= REACH_CONFIDENCE), math.nan)
     ips = [r["images_per_sec"] for r in metrics if math.isfinite(r.get("images_per_sec", math.nan))]
-    out = {k: last.get(k, math.nan) for k in (*(k for k, _, _ in COLUMNS), "fd_se", "kid_std") if k in last}
+    out = {k: last.get(k, math.nan) for k in (*(k for k, _, _ in COLUMNS), *SAMPLING_ERROR.values()) if k in last}
     ended = st.get("state") in ("finished", "stopped") and metrics and metrics[-1].get("wall_time")
     out.update(images_per_sec=statistics.median(ips) if ips else math.nan, time_to_conf=reached,
                # never reached: at least the whole run (a lower bound, for the comparisons)
@@ -370,7 +370,7 @@ def leaderboard(studies: Studies, study: dict[str, Any],
         for key, _, _ in COLUMNS:
             have = [s for s in runs if isinstance(s.get(key), (int, float)) and math.isfinite(s[key])]
             vals = [s[key] for s in have]
-            err = {"fd": "fd_se", "kid": "kid_std"}.get(key)
+            err = SAMPLING_ERROR.get(key)
             row[key], row[f"{key}_ci"] = centre(vals, [s.get(err, math.nan) for s in have] if err else None)
             row[f"{key}_min"], row[f"{key}_max"] = (min(vals), max(vals)) if vals else (math.nan, math.nan)
         rows.append(row)

@@ -94,16 +94,18 @@ def over_seeds(runs: list[Run]) -> None:
                "probe) to draw.")
 
 
+PLAYING = "cmp_race_playing"  # the frame the race is playing, while it plays
+PLAY_FRAME_S = 0.3
+
+
 def grids(runs: list[Run], names: dict[str, str]) -> None:
     """The race: every run's fixed-noise grid side by side at equal training time (or step), with one
     slider, a play button and the whole race as a GIF."""
-    import time
-
     from gandash.studies import race
 
     st.subheader("Race: the grids side by side")
     by = st.segmented_control("Line up at equal", ["training time", "step"], default="training time",
-                              key="cmp_race_by") or "training time"
+                              key="cmp_race_by", bind="query-params") or "training time"
     by = "time" if by == "training time" else "step"
     stops = race.positions(runs, by)
     if not stops:
@@ -115,14 +117,33 @@ def grids(runs: list[Run], names: dict[str, str]) -> None:
     at = stops[-1] if len(stops) == 1 else st.select_slider(
         "Training time" if by == "time" else "Step", stops, value=stops[-1], key=f"cmp_race_{by}",
         format_func=label)
-    screen = st.empty()
     width = "stretch" if common.presenting() else "content"
-    screen.image(race.frame(runs, names, at, by), width=width)
+    playing = isinstance(st.session_state.get(PLAYING), int)
+
+    @st.fragment(run_every=PLAY_FRAME_S if playing else None)
+    def screen() -> None:  # while playing, one frame a tick: the rest of the page stays usable
+        i = st.session_state.get(PLAYING)
+        if not isinstance(i, int):
+            st.image(race.frame(runs, names, at, by), width=width)
+            return
+        t = stops[min(i, len(stops) - 1)]
+        st.image(race.frame(runs, names, t, by), width=width, caption=f"playing: {label(t)}")
+        if i + 1 < len(stops):
+            st.session_state[PLAYING] = i + 1
+        else:  # the end: a whole rerun stops the timer and shows the slider's frame again
+            st.session_state.pop(PLAYING, None)
+            st.rerun()
+
+    screen()
     c1, c2, _ = st.columns([1, 1, 3])
-    if c1.button("Play", icon=":material/play_arrow:", key="cmp_race_play", disabled=len(stops) < 2):
-        for t in stops:
-            screen.image(race.frame(runs, names, t, by), width=width)
-            time.sleep(0.25)
+    if playing:
+        if c1.button("Stop", icon=":material/stop:", key="cmp_race_stop"):
+            st.session_state.pop(PLAYING, None)
+            st.rerun()
+    elif c1.button("Play", icon=":material/play_arrow:", key="cmp_race_play", disabled=len(stops) < 2,
+                   help=f"Every saved point from the first, {1 / PLAY_FRAME_S:g} a second."):
+        st.session_state[PLAYING] = 0
+        st.rerun()
     if c2.button("Make the GIF", icon=":material/movie:", key="cmp_race_gif"):
         st.session_state["cmp_race_gif_bytes"] = race.gif(runs, names, by)
     if st.session_state.get("cmp_race_gif_bytes"):

@@ -66,6 +66,12 @@ def test_the_race_lines_grids_up_at_equal_training_time_or_step_and_exports_a_gi
     assert not at.exception and at.select_slider(key="cmp_race_step").value == 50.0
     at.button(key="cmp_race_gif").click().run()
     assert not at.exception and at.get("download_button")
+    at.button(key="cmp_race_play").click().run()  # Play returns at once: frames come one per tick of a fragment
+    assert not at.exception and at.session_state["cmp_race_playing"] == 1
+    assert "playing: step 0" in [img.caption for e in at.get("image") for img in e.proto.imgs]
+    assert at.button(key="cmp_race_stop") and at.get("download_button")  # the rest of the page is there meanwhile
+    at.button(key="cmp_race_stop").click().run()
+    assert "cmp_race_playing" not in at.session_state and at.button(key="cmp_race_play")
 
 
 def test_runs_that_differ_only_in_seed_are_drawn_as_one_band(store):
