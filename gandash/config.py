@@ -201,6 +201,9 @@ class RunConfig:
                                       "TF_CONFIG).",
         choices=DISTRIBUTE)
     mixed_precision: bool = setting(False, "Compute in float16 with loss scaling (for GPUs with tensor cores).")
+    bfloat16: bool = setting(False, "Compute in bfloat16 (CPUs with AVX512-BF16 or AMX, recent GPUs): faster "
+                                    "convolutions where the hardware has them, no loss scaling needed. Not with "
+                                    "mixed_precision.")
 
     @property
     def is_conditional(self) -> bool:
@@ -289,6 +292,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check(cfg.lr_end == 1 or cfg.steps > 0, "lr_end", "1 when training by epochs (steps 0)", cfg.lr_end)
     _check(cfg.real_label - cfg.label_noise > cfg.label_noise, "label_noise",
            "less than half of real_label (real and fake target ranges must not overlap)", cfg.label_noise)
+    _check(not (cfg.bfloat16 and cfg.mixed_precision), "bfloat16",
+           "off with mixed_precision on (one reduced precision at a time): turn one of them off", cfg.bfloat16)
     _check(not (cfg.augment and cfg.jit_compile), "augment",
            "0 with jit_compile on (XLA has no kernel for the image warp); turn one of them off", cfg.augment)
     if cfg.architecture != "wgan-gp":

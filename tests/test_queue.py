@@ -52,7 +52,8 @@ def test_device_descriptions():
 
     assert describe_devices([], 2, True) == "CPU: 2 cores, oneDNN"
     assert describe_devices([], 1, False) == "CPU: 1 core"
-    assert describe_devices(["NVIDIA H100"], 16, True, True) == "GPU 0: NVIDIA H100, mixed precision"
+    assert describe_devices(["NVIDIA H100"], 16, True, "float16") == "GPU 0: NVIDIA H100, float16"
+    assert describe_devices([], 2, True, "bfloat16") == "CPU: 2 cores, oneDNN, bfloat16"
     assert describe_devices(["A", "A"], 16, True) == "2 GPUs: A"
 
 

@@ -360,12 +360,17 @@ def algorithm(cfg) -> type[GAN]:
     return WITH_CODE[cls] if cfg.latent_code else cls
 
 
+def precision_policy(cfg) -> str:
+    """Keras's dtype policy for a config: float32, or a mixed policy (float32 weights, reduced-precision maths)."""
+    return "mixed_float16" if cfg.mixed_precision else "mixed_bfloat16" if cfg.bfloat16 else "float32"
+
+
 def build_gan(cfg) -> GAN:
     """Networks + algorithm + optimizers, compiled and built (ready to train or restore).
 
     Call it inside ``strategy.scope()`` for distributed training.
     """
-    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(precision_policy(cfg))
     generator, discriminator = build_networks(cfg)
     model = algorithm(cfg)(generator, discriminator, cfg)
     g_opt, d_opt = make_optimizer(cfg, "g"), make_optimizer(cfg, "d")

@@ -11,13 +11,14 @@ from gandash.store.queue import cpu_cores
 from gandash.store.runs import Run
 
 
-def setup_devices(threads: int | None = None, mixed_precision: bool = False) -> tuple[str, list[str]]:
+def setup_devices(threads: int | None = None, precision: str = "") -> tuple[str, list[str]]:
     """Prepare TensorFlow's devices before any other TF work; return (description, GPU names).
 
     A GPU TensorFlow sees is used, with memory growth on (so several trainers can share it).
     ``threads`` caps TensorFlow's intra- and inter-op thread pools: a trainer's share of the
     cores when several slots train at once. The description is what status.json, Runs and
-    Monitor show, e.g. ``GPU 0: NVIDIA H100, mixed precision`` or ``CPU: 2 cores, oneDNN``.
+    Monitor show, e.g. ``GPU 0: NVIDIA H100, float16`` or ``CPU: 2 cores, oneDNN, bfloat16`` (``precision``: the
+    reduced precision computed in, if any).
     """
     import tensorflow as tf
 
@@ -34,7 +35,7 @@ def setup_devices(threads: int | None = None, mixed_precision: bool = False) -> 
         except RuntimeError:
             pass
     names = [gpu_name(gpu) for gpu in gpus]
-    return describe_devices(names, threads or cpu_count(), onednn_enabled(), mixed_precision), names
+    return describe_devices(names, threads or cpu_count(), onednn_enabled(), precision), names
 
 
 def gpu_name(gpu) -> str:
@@ -50,13 +51,13 @@ def cpu_count() -> int:
     return cpu_cores()
 
 
-def describe_devices(gpu_names: list[str], cores: int, onednn: bool, mixed_precision: bool = False) -> str:
-    """``GPU 0: NVIDIA H100, mixed precision`` / ``2 GPUs: …`` / ``CPU: 2 cores, oneDNN``."""
+def describe_devices(gpu_names: list[str], cores: int, onednn: bool, precision: str = "") -> str:
+    """``GPU 0: NVIDIA H100, float16`` / ``2 GPUs: …`` / ``CPU: 2 cores, oneDNN, bfloat16``."""
+    extra = f", {precision}" if precision else ""
     if gpu_names:
-        what = (f"GPU 0: {gpu_names[0]}" if len(gpu_names) == 1
-                else f"{len(gpu_names)} GPUs: {', '.join(sorted(set(gpu_names)))}")
-        return what + (", mixed precision" if mixed_precision else "")
-    return f"CPU: {cores} core{'s' if cores != 1 else ''}" + (", oneDNN" if onednn else "")
+        return (f"GPU 0: {gpu_names[0]}" if len(gpu_names) == 1
+                else f"{len(gpu_names)} GPUs: {', '.join(sorted(set(gpu_names)))}") + extra
+    return f"CPU: {cores} core{'s' if cores != 1 else ''}" + (", oneDNN" if onednn else "") + extra
 
 
 GPU_SETUP_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -r requirements-gpu.txt"

@@ -245,7 +245,7 @@ def _train_holding_lock(run: Run, lock: Lock | None, queue: RunQueue | None, ins
         from gandash.engine.data import load_for_config, make_pipeline
 
         device, gpus = setup_devices(threads=threads or (queue.threads_per_trainer() if queue else None),
-                                     mixed_precision=cfg.mixed_precision)
+                                     precision="float16" if cfg.mixed_precision else "bfloat16" if cfg.bfloat16 else "")
         if queue is not None:
             queue.record_devices(gpus)
         strategy = make_strategy(cfg)

@@ -478,7 +478,8 @@ def _candidates(kind: str, cfg: RunConfig) -> list[Remedy]:
             slower,
             Remedy("Clip gradients", {"g_clipvalue": 1.0, "d_clipvalue": 1.0}, "no single step can blow up"),
             spectral,
-            Remedy("Compute in float32", {"mixed_precision": False}, "float16 overflows more easily")],
+            Remedy("Compute in float32", {"mixed_precision": False, "bfloat16": False},
+                   "float16 overflows, and bfloat16 rounds, more easily")],
     }
     return table.get(kind, [])  # a damaged entry has none
 

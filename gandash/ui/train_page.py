@@ -24,7 +24,8 @@ GROUPS = {
     "Stabilisation tricks": ("real_label", "label_noise", "label_flip", "d_steps", "update", "gp_weight",
                              "ema", "augment"),
     "Schedule": ("seed", "log_every", "sample_every", "checkpoint_every", "eval_every", "eval_seconds", "probe_every",
-                 "eval_samples", "steps_per_execution", "jit_compile", "distribute", "mixed_precision"),
+                 "eval_samples", "steps_per_execution", "jit_compile", "distribute", "mixed_precision",
+                 "bfloat16"),
 }
 STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "max_seconds": 60.0, "g_clipvalue": 0.1, "code_weight": 0.1,
          "d_clipvalue": 0.1, "gp_weight": 1.0, "augment": 0.1, "lr_end": 0.05,

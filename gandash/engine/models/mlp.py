@@ -15,9 +15,9 @@ def build_generator(cfg) -> keras.Model:
         if cfg.batch_norm:
             h = batch_norm(cfg)(h)
     s = cfg.image_size
-    h = layers.Dense(s * s * cfg.channels)(h)
-    h = layers.Activation(cfg.output_activation, dtype="float32")(h)
-    return keras.Model(inputs, layers.Reshape((s, s, cfg.channels))(h), name="generator")
+    h = layers.Reshape((s, s, cfg.channels))(layers.Dense(s * s * cfg.channels)(h))
+    # last, in float32 even under mixed precision: images and losses stay in full precision
+    return keras.Model(inputs, layers.Activation(cfg.output_activation, dtype="float32")(h), name="generator")
 
 
 def build_discriminator(cfg) -> keras.Model:
