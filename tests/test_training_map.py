@@ -175,3 +175,25 @@ def test_monitor_opens_the_overview_and_its_parts(trained):
 
 def _captions(at) -> str:
     return "\n".join(img.caption for e in at.get("image") for img in e.proto.imgs)
+
+
+def test_the_map_and_the_overview_show_the_run_s_ongoing_health_alerts(trained):
+    from gandash.quality import health
+    from tests.test_health import healthy_rows, set_from
+    from tests.ui.apptest import app, texts
+
+    store, runs = trained
+    run = runs[0]
+    rows = set_from(set_from(healthy_rows(), 1000, "d_acc_fake", lambda s: 0.997), 1000, "g_loss",
+                    lambda s: 1.3 + (s - 1000) / 300)
+    try:
+        assert [a.kind for a in health.check(run, run.config(), rows, 3000)] == ["discriminator_wins"]
+        at = app("monitor", store.root, run=run.id)
+        at.toggle(key="overview").set_value(True).run()
+        at.toggle(key="map").set_value(True).run()
+        assert not at.exception
+        assert "**Health:** The discriminator is winning" in texts(at)  # above the map
+        overview = next(c.proto.spec for c in at.get("plotly_chart") if "How the GAN learns" in c.proto.spec)
+        assert "Health: The discriminator is winning" in overview
+    finally:
+        run.health_path.unlink(missing_ok=True)

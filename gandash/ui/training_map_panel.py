@@ -10,6 +10,7 @@ from PIL import Image
 from gandash.explore import plots
 from gandash.explore import training_map as tm
 from gandash.explore.images import upscale
+from gandash.quality import health
 from gandash.quality.evaluator import DATASETS, EvalError, read_info
 from gandash.store.runs import Run
 from gandash.ui import common
@@ -102,6 +103,9 @@ def _panel(run: Run, cfg) -> None:
     fig = plots.training_map_figure(the_plane.cloud, the_plane.cloud_labels, field, here.xy, moves=moves, step=step,
                                     moved_by=moved_by, said=said, labels=labels, extent=box,
                                     big=common.presenting())
+    ongoing = [a.title for a in health.read(run) if a.ongoing]  # the alerts' signals, as on the overview
+    if ongoing:
+        st.markdown(":red[**Health:** " + common.plain("; ".join(ongoing)) + "]")
     left, right = st.columns([4, 1])
     event = left.plotly_chart(fig, key=f"map_fig_{run.id}", on_select="rerun", selection_mode="points",
                               theme=None if common.presenting() else "streamlit", config={"displaylogo": False})
