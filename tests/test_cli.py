@@ -37,14 +37,21 @@ def wait_for(run, pred, timeout=240):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Finished plain, conditional and latent-code runs, shared by the sampling tests."""
-    root = tmp_path_factory.mktemp("runs")
+    """Finished plain, conditional and latent-code runs, shared by the sampling tests: the settings `train --set`
+    would give them, trained in this process (one TensorFlow start; `train` as a process is tested on its own)."""
+    from gandash.cli import parse_overrides
+    from gandash.config import make_config
+    from gandash.engine.train import train
+
+    store = RunStore(tmp_path_factory.mktemp("runs"))
     ids = {}
     for key, arch, code in (("dcgan", "dcgan", "false"), ("cgan", "cgan", "false"), ("infogan", "dcgan", "true")):
-        out = cli(root, "train", "--set", f"architecture={arch}", "--set", f"latent_code={code}", "--set", "steps=2",
-                  "--set", "log_every=1", "--set", "checkpoint_every=1", *TINY)
-        ids[key] = out.stdout.strip().splitlines()[-1]
-    return root, ids
+        sets = parse_overrides([f"architecture={arch}", f"latent_code={code}", "steps=2", "log_every=1",
+                                "checkpoint_every=1", *TINY[1::2]])
+        run = store.create(make_config("fast", sets))
+        assert train(run, install_signal_handlers=False, queued=False) == "finished"
+        ids[key] = run.id
+    return store.root, ids
 
 
 def test_kill_9_then_resume_loses_and_repeats_no_rows(tmp_path):
