@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -142,3 +143,13 @@ def test_thin_keeps_the_last_row():
     out = plots.thin(rows, 1000)
     assert len(out) <= 1001 and out[-1]["step"] == 10_000 and out[0]["step"] == 0
     assert plots.thin(rows[:5], 1000) == rows[:5]
+
+
+def test_the_training_map_s_title_fits_a_projector():
+    cloud, points = np.zeros((5, 2)), np.ones((3, 2))
+    small = plots.training_map_figure(cloud, np.zeros(5), None, points, step=300, moved_by="to step 400 (100 later)")
+    big = plots.training_map_figure(cloud, np.zeros(5), None, points, step=300, moved_by="to step 400 (100 later)",
+                                    big=True)
+    assert small.layout.title.text == "Training map · step 300 · arrows: to step 400 (100 later)"
+    assert big.layout.title.text == "Training map · step 300<br><sup>arrows: to step 400 (100 later)</sup>"
+    assert big.layout.margin.t > small.layout.margin.t  # room for its second line

@@ -425,8 +425,11 @@ def training_map_figure(cloud, cloud_labels, field, points, *, moves=None, step:
         marker=dict(size=11 if big else 8, color=COLORS["g"], line=dict(width=1, color="#222")),
         text=hover, hovertemplate="%{text}<extra></extra>"))
     title = f"Training map · step {step:,}" + (f" · arrows: {moved_by}" if moved_by else "")
+    if big and moved_by:  # a projector's font: the arrows' note on a line of its own, or it runs off the figure
+        title = f"Training map · step {step:,}<br><sup>arrows: {moved_by}</sup>"
     _layout(fig, title, "map axis 1", "map axis 2", big=big, height=640 if big else 520)
-    fig.update_layout(hovermode="closest", clickmode="event+select", dragmode="pan", margin=dict(b=60),
+    fig.update_layout(hovermode="closest", clickmode="event+select", dragmode="pan",
+                      margin=dict(b=60, t=95 if big and moved_by else 50),
                       legend=dict(orientation="h", yanchor="top", y=-0.1, xanchor="left", x=0.0))
     if extent is not None:  # the map's own box, with equal units on both axes
         fig.update_xaxes(range=extent[:2], constrain="domain", zeroline=False)
