@@ -10,7 +10,7 @@ from gandash.explore import discriminator as D
 from gandash.explore import overview as O
 from gandash.explore import plots
 from gandash.explore.images import heat_overlay, to_grid_image
-from gandash.explore.sampling import SamplingError
+from gandash.explore.sampling import SamplingError, generate
 from gandash.quality import health
 from gandash.store.runs import Run, RunError
 from gandash.ui import common, discriminator_panel
@@ -82,8 +82,6 @@ def g_layers(run: Run, cfg) -> None:
     for col, (_, text, m) in zip(cols[1:], maps):
         col.image(to_grid_image(m, 4 if len(m) > 1 else 1, pad=1, scale=max(1, 48 // m.shape[-1])), caption=text,
                   width="stretch")
-    from gandash.explore.sampling import generate
-
     image = generate(gen, cfg, ov.z[None], None if ov.label is None else np.array([ov.label], np.int32))[0]
     cols[-1].image(to_grid_image(image[None], 1, pad=0, scale=4), caption="G(z)", width=112)
 
