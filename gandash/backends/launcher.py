@@ -59,7 +59,7 @@ def resume(run: Run, backend: str | None = None) -> None:
     try:
         now = Status.from_json(read_json(run.status_path))
         if now.attempt != before.attempt:  # another resume got here first
-            raise RunError(f"run {run.id} was just {now.state} by someone else")
+            raise RunError(f"run {run.id} is already {now.state}: someone else resumed it just now")
         where = backends.get(backend or before.backend)
         run.write_status(state=State.QUEUED, error="", lost=False, pid=None, queue_position=None,
                          backend=where.name, attempt=before.attempt + 1, queued_at=time.time())
