@@ -189,6 +189,25 @@ class _FakeStudies:
         return self._runs
 
 
+def test_a_paused_run_leaves_its_study_without_an_eta_until_it_continues(tmp_path):
+    class Held:
+        def __init__(self, **status):
+            self._status = status
+
+        def status(self):
+            return self._status
+
+    running, queued = Held(state="running", wall_time=10.0), Held(state="queued")
+    studies = _FakeStudies([(None, running), (None, queued), (None, Held(state="finished"))])
+    studies.store = RunStore(tmp_path)
+    study = {"budget_seconds": 60.0, "members": [{"preset": "fast"}] * 3}
+    p = S.progress(studies, study)
+    assert (p["done"], p["paused"]) == (1, 0) and p["eta_seconds"] >= 50.0 + S.run_seconds(60.0)
+    running._status = {"state": "paused", "wall_time": 10.0}
+    p = S.progress(studies, study)
+    assert (p["done"], p["paused"]) == (1, 1) and math.isnan(p["eta_seconds"])
+
+
 def test_quality_over_time_puts_seeds_on_one_time_grid_with_a_band():
     # two seeds of one variant, evaluated at different steps; both train at 10 steps a second
     walls = [(s, s / 10) for s in range(10, 201, 10)]

@@ -32,7 +32,7 @@ def changed(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 @pytest.mark.slow
 def test_pause_hold_step_slow_motion_kill_stop_and_continue_to_the_end(tmp_path):
     out = cli(tmp_path, "train", "--detach", "--set", "steps=100000", "--set", "max_seconds=25", "--set", "log_every=5",
-              "--set", "sample_every=10", "--set", "checkpoint_every=50", *TINY)
+              "--set", "sample_every=10", "--set", "checkpoint_every=50", "--set", "eval_every=100000", *TINY)
     run = RunStore(tmp_path).get(out.stdout.strip())
     try:
         wait_for(run, lambda s: s["state"] == "running" and s["step"] > 0)
@@ -79,6 +79,8 @@ def test_pause_hold_step_slow_motion_kill_stop_and_continue_to_the_end(tmp_path)
         wait_for(run, lambda s: s["state"] == "running" and s["step"] > paused_at)
         cli(tmp_path, "pause", run.id)
         assert cli(tmp_path, "stop", run.id).stdout.strip() == "stopped"  # Stop on a paused run
+        stopped_at = run.status().step  # evaluated at its end, as a run stopped while training is
+        assert [int(r["step"]) for r in run.eval_rows()] == [stopped_at]
         cli(tmp_path, "resume", run.id)
         wait_for(run, lambda s: s["state"] == "running")
         cli(tmp_path, "pause", run.id)
@@ -121,8 +123,9 @@ def test_a_trainer_answers_only_requests_made_after_it_started(store, stand_in_t
     new = control.ask(run, "step", n=4, only="g")
     got = inbox.pending()
     assert (got.seq, got.action, got.n, got.only) == (old.seq + 1, "step", 4, "g") and new == got
-    assert inbox.pending() is None  # read once
+    assert inbox.pending() == got  # until it is carried out
     run.write_status(**inbox.done(got))
+    assert inbox.pending() is None
     assert control.wait(run, new, timeout=1).state == "paused"
     newer = control.ask(run, "pause")
     run.write_status(**inbox.done(newer, "teach mode's controls need a run on one device"))
@@ -130,3 +133,18 @@ def test_a_trainer_answers_only_requests_made_after_it_started(store, stand_in_t
         control.wait(run, newer, timeout=1)
     with pytest.raises(RunError, match="has not carried out 'pause' within 0 s"):
         control.wait(run, control.ask(run, "pause"), timeout=0)
+
+
+def test_quick_requests_in_a_row_are_all_carried_out_in_order(store, stand_in_trainer):
+    run = store.create(tiny())
+    stand_in_trainer(run)
+    run.write_status(state="paused")
+    inbox = control.Inbox(run)
+    asked = [control.ask(run, "step", n=2), control.ask(run, "continue", slow=1.5), control.ask(run, "pause")]
+    got = []
+    while (req := inbox.pending()) is not None:
+        got.append(req)
+        run.write_status(**inbox.done(req))
+    assert got == asked
+    later = control.ask(run, "continue")  # what was carried out is not kept: the file holds what waits
+    assert control.read_all(run) == [later] and inbox.pending() == later

@@ -156,10 +156,13 @@ def test_a_run_file_of_any_bytes_never_crashes_a_reader(which, content):
         _every_reader_survives(store, damaged, other)
 
 
+_REQUEST = st.dictionaries(st.sampled_from(["seq", "action", "n", "only", "slow", "x"]),
+                           st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8))
+
+
 @FUZZ
 @given(content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
-       | st.dictionaries(st.sampled_from(["seq", "action", "n", "only", "slow", "x"]),
-                         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)).map(
+       | (_REQUEST | st.lists(_REQUEST | st.integers(), max_size=4)).map(
            lambda d: json.dumps(d, allow_nan=True).encode()),
        seq=st.none() | st.integers() | st.floats() | st.text(max_size=5))
 def test_teach_files_of_any_content_are_read_as_nothing_asked_or_a_valid_request(content, seq):

@@ -43,8 +43,7 @@ class Teacher:
         try:
             while not s.outcome:
                 if self.stop.is_set():
-                    self._save_if_moved()
-                    s.outcome = "stopped"
+                    self._stopped()
                 elif req is None:
                     self.stop.wait(POLL_S)
                     req = self.inbox.pending()
@@ -117,8 +116,7 @@ class Teacher:
                     s.hold, s.slow = new, False
                     return new
             if self.stop.is_set():
-                self._save_if_moved()
-                s.outcome = "stopped"
+                self._stopped()
         return None
 
     def _train(self, fn, n: int) -> None:
@@ -140,6 +138,16 @@ class Teacher:
         s.stop_clock()
         if not moved:
             self.status.update(teach_logs=logs)  # D alone: no new step, so no metrics row; its figures here
+
+    def _stopped(self) -> None:
+        """Stop where the run holds: its checkpoint, then the end's evaluation and diagnosis, as a run
+        stopped while training gets them."""
+        s = self.state
+        self._save_if_moved()
+        s.outcome, s.row_start = "stopped", s.step  # nothing newly trained: no interval to log
+        for cb in self.callbacks:
+            if isinstance(cb, (Evaluation, HealthCheck)):
+                cb.on_epoch_end(0, {})
 
     def _save_if_moved(self) -> None:
         """A checkpoint at the step the run holds at, if slow motion left it without one."""

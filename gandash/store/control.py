@@ -1,6 +1,6 @@
 """Teach mode's live controls of a run: pause, step and continue, as a request file its trainer obeys.
 
-A reader (the CLI, the Monitor) writes ``control.json`` in the run directory: a numbered request.
+A reader (the CLI, the Monitor) writes ``control.json`` in the run directory: numbered requests, oldest first.
 The run's trainer reads it after every compiled step and answers in status.json: ``control_seq``
 is the last request it has carried out, ``control_error`` why it refused one. Requests a trainer
 finds when it starts are old (a resumed run trains on, as a resumed running run does). The file
@@ -8,12 +8,13 @@ is the whole protocol, so a trainer on another host (Ray) obeys it too.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gandash.store.lifecycle import ENDED, State, Status
-from gandash.store.runs import Run, RunError, atomic_write_json, read_json
+from gandash.store.runs import Run, RunError, atomic_write_json
 
 ACTIONS = ("pause", "step", "continue")
 ONLY = {"": "both networks", "d": "the discriminator alone", "g": "the generator alone"}
@@ -45,9 +46,10 @@ def path(run: Run) -> Path:
     return run.dir / "control.json"
 
 
-def read(run: Run) -> Request | None:
-    """The latest request, or None (none yet, or a damaged file: nothing is asked)."""
-    data = read_json(path(run))
+KEEP = 32  # requests kept in the file: the newest, so that quick requests in a row are all carried out
+
+
+def _parse(data) -> Request | None:
     if not isinstance(data, dict):
         return None
     try:
@@ -56,6 +58,22 @@ def read(run: Run) -> Request | None:
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return req if _valid(req) is None else None
+
+
+def read_all(run: Run) -> list[Request]:
+    """The requests in the file, oldest first (a damaged file, or a damaged entry: nothing asked there)."""
+    try:
+        data = json.loads(path(run).read_text())
+    except (OSError, ValueError):  # none yet, or damaged
+        return []
+    entries = data if isinstance(data, list) else [data]  # one request: how the file began
+    return sorted((req for req in map(_parse, entries[-KEEP:]) if req is not None), key=lambda r: r.seq)
+
+
+def read(run: Run) -> Request | None:
+    """The latest request, or None (none yet, or a damaged file: nothing is asked)."""
+    reqs = read_all(run)
+    return reqs[-1] if reqs else None
 
 
 def _valid(req: Request) -> str | None:
@@ -85,7 +103,8 @@ def ask(run: Run, action: str, n: int = 0, only: str = "", slow: float = 0.0) ->
                                                                     f"{run.id})"))
     if action == "step" and status.state != State.PAUSED:
         raise RunError(f"run {run.id} is {status.state}; pause it first (python -m gandash pause {run.id})")
-    atomic_write_json(path(run), asdict(req))
+    kept = [asdict(r) for r in read_all(run) if r.seq > answered(status)][-(KEEP - 1):]
+    atomic_write_json(path(run), [*kept, asdict(req)])  # what the trainer has not carried out yet, then this
     return req
 
 
@@ -126,27 +145,31 @@ def wait(run: Run, req: Request, timeout: float | None = None, poll_s: float = 0
 
 
 class Inbox:
-    """The trainer's side: new requests, read at the cost of one ``stat`` when nothing changed."""
+    """The trainer's side: new requests in the order asked, read at the cost of one ``stat`` when nothing
+    changed."""
 
     def __init__(self, run: Run):
         self.run = run
         last = read(run)
         self.seen = last.seq if last else 0  # what was asked before this trainer started is not for it
         self._mtime = self._stamp()
+        self._waiting: list[Request] = []
 
-    def _stamp(self) -> float | None:
+    def _stamp(self) -> tuple | None:
         try:
-            return path(self.run).stat().st_mtime_ns
+            st = path(self.run).stat()  # a write is a rename: a new inode, even within the clock's resolution
+            return st.st_mtime_ns, st.st_ino, st.st_size
         except OSError:
             return None
 
     def pending(self) -> Request | None:
+        """The oldest request not yet carried out (it stays pending until ``done``)."""
         stamp = self._stamp()
-        if stamp == self._mtime:
-            return None
-        self._mtime = stamp
-        req = read(self.run)
-        return req if req is not None and req.seq > self.seen else None
+        if stamp != self._mtime:
+            self._mtime = stamp
+            self._waiting = read_all(self.run)
+        self._waiting = [r for r in self._waiting if r.seq > self.seen]
+        return self._waiting[0] if self._waiting else None
 
     def done(self, req: Request, error: str = "") -> dict:
         """The status fields that say ``req`` was carried out (or refused, with ``error``)."""

@@ -472,7 +472,8 @@ def run_seconds(budget_seconds: float) -> float:
 
 
 def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
-    """Runs done of all, and an ETA of the whole study from the budget and the queue's slots."""
+    """Runs done of all, and an ETA of the whole study from the budget and the queue's slots (none while a
+    run of it is paused)."""
     states = [run.status() if run is not None else {"state": "deleted"} for _, run in studies.runs(study)]
     total = len(study.get("members", []))
     done = sum(s.get("state") not in ACTIVE_STATES for s in states)
@@ -481,9 +482,11 @@ def progress(studies: Studies, study: dict[str, Any]) -> dict[str, Any]:
     slots = study_slots(studies, study, states)
     waiting = sum(s.get("state") == "queued" for s in states)
     training_left = [max(0.0, per_run - float(s.get("wall_time") or 0)) for s in states if s.get("state") == "running"]
+    paused = sum(s.get("state") == "paused" for s in states)  # holds its slot until someone continues it
     eta = (math.ceil(waiting / slots) * one
-           + (max(training_left) if training_left else 0.0))
-    return {"done": done, "total": total, "eta_seconds": eta if done < total else 0.0, "states": states}
+           + (max(training_left) if training_left else 0.0)) if not paused else math.nan
+    return {"done": done, "total": total, "eta_seconds": eta if done < total else 0.0, "paused": paused,
+            "states": states}
 
 
 def study_slots(studies: Studies, study: dict[str, Any], states: list[dict[str, Any]]) -> int:
@@ -491,7 +494,7 @@ def study_slots(studies: Studies, study: dict[str, Any], states: list[dict[str, 
     what fits in its free resources)."""
     from gandash import backends
 
-    running = sum(s.get("state") == "running" for s in states)
+    running = sum(s.get("state") in ("running", "paused") for s in states)  # a paused run holds its slot
     members = study.get("members") or [{}]
     try:
         cfg = make_config(members[0].get("preset", "fast"), members[0].get("overrides", {}))

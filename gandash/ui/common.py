@@ -175,8 +175,9 @@ def progress(status: dict[str, Any], max_seconds: float = 0.0) -> tuple[float, s
 
 
 def eta_seconds(status: dict[str, Any], batch_size: int, max_seconds: float = 0.0) -> float | None:
-    """Time left at the current throughput (or to the time limit, if sooner), for an active run."""
-    if status.get("state") not in ACTIVE_STATES:
+    """Time left at the current throughput (or to the time limit, if sooner), for an active run that trains
+    (a paused run has none: it holds until someone continues it)."""
+    if status.get("state") not in ACTIVE_STATES or status.get("state") == "paused":
         return None
     step, total = int(status.get("step") or 0), int(status.get("total") or 0)
     ips = status.get("images_per_sec")

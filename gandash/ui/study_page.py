@@ -151,7 +151,12 @@ def header(study: dict[str, Any], p: dict[str, Any]) -> None:
     text = f"{p['done']} of {p['total']} runs done"
     if p["done"] < p["total"]:
         eta = p["eta_seconds"]
-        text += f" · about {common.fmt_duration(eta)} to go" if math.isfinite(eta) else " · ETA unknown (steps budget)"
+        if p["paused"]:
+            text += f" · {p['paused']} paused: no ETA until {'it continues' if p['paused'] == 1 else 'they continue'}"
+        elif math.isfinite(eta):
+            text += f" · about {common.fmt_duration(eta)} to go"
+        else:
+            text += " · ETA unknown (steps budget)"
     st.progress(frac, text=text)
 
 

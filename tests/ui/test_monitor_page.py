@@ -53,6 +53,7 @@ def test_progress_and_eta_of_a_run_with_a_time_limit():
     assert common.progress(status) == (pytest.approx(1e-5), "100/10,000,000")
     assert common.eta_seconds(dict(status, total=200), 32, 300.0) == pytest.approx(10.0)  # the steps come first
     assert common.eta_seconds(dict(status, state="finished"), 32, 300.0) is None
+    assert common.eta_seconds(dict(status, state="paused"), 32, 300.0) is None  # it holds until continued
 
 
 def test_monitor_damaged_run_still_opens(runs):
