@@ -153,3 +153,11 @@ def test_the_training_map_s_title_fits_a_projector():
     assert small.layout.title.text == "Training map · step 300 · arrows: to step 400 (100 later)"
     assert big.layout.title.text == "Training map · step 300<br><sup>arrows: to step 400 (100 later)</sup>"
     assert big.layout.margin.t > small.layout.margin.t  # room for its second line
+
+
+def test_the_training_map_draws_its_arrows_over_the_dots_they_end_on():
+    cloud, points = np.zeros((5, 2)), np.ones((3, 2))
+    fig = plots.training_map_figure(cloud, np.zeros(5), None, points, moves=(points - 0.01, points), step=300)
+    names = [t.name for t in fig.data]
+    assert names.index("where each sample moves") > names.index("generated samples")  # late, short moves still show
+    assert fig.data[names.index("where each sample moves")].hoverinfo == "skip"  # a click still picks the dot

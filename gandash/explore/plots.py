@@ -409,7 +409,14 @@ def training_map_figure(cloud, cloud_labels, field, points, *, moves=None, step:
         x=cloud[:, 0], y=cloud[:, 1], mode="markers", name="real digits",
         marker=dict(size=4, color="#555", opacity=0.28), text=[f"real {int(k)}" for k in cloud_labels],
         hovertemplate="%{text}<extra></extra>"))
-    if moves is not None:  # one trace of segments, each ending in an arrowhead (100 annotations take seconds)
+    hover = [f"sample {i}" + (f" · digit {labels[i]}" if labels is not None else "")
+             + (f" · {said[i]}" if said is not None else "") for i in range(len(points))]
+    fig.add_trace(go.Scatter(
+        x=points[:, 0], y=points[:, 1], mode="markers", name="generated samples", customdata=list(range(len(points))),
+        marker=dict(size=11 if big else 8, color=COLORS["g"], line=dict(width=1, color="#222")),
+        text=hover, hovertemplate="%{text}<extra></extra>"))
+    if moves is not None:  # one trace of segments, each ending in an arrowhead (100 annotations take seconds); over
+        # the dots, or late in training, when the moves are short, the dot they end on hides them
         start, end = (np.asarray(m, float) for m in moves)
         nan = np.full(len(start), np.nan)
         fig.add_trace(go.Scatter(
@@ -418,12 +425,6 @@ def training_map_figure(cloud, cloud_labels, field, points, *, moves=None, step:
             line=dict(color="#444", width=1.3),
             marker=dict(symbol="arrow", angleref="previous", color="#444", size=np.tile([0, 9 if big else 7, 0],
                                                                                         len(start)))))
-    hover = [f"sample {i}" + (f" · digit {labels[i]}" if labels is not None else "")
-             + (f" · {said[i]}" if said is not None else "") for i in range(len(points))]
-    fig.add_trace(go.Scatter(
-        x=points[:, 0], y=points[:, 1], mode="markers", name="generated samples", customdata=list(range(len(points))),
-        marker=dict(size=11 if big else 8, color=COLORS["g"], line=dict(width=1, color="#222")),
-        text=hover, hovertemplate="%{text}<extra></extra>"))
     title = f"Training map · step {step:,}" + (f" · arrows: {moved_by}" if moved_by else "")
     if big and moved_by:  # a projector's font: the arrows' note on a line of its own, or it runs off the figure
         title = f"Training map · step {step:,}<br><sup>arrows: {moved_by}</sup>"
