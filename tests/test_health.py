@@ -204,6 +204,16 @@ def test_a_discriminator_at_chance_is_an_alert_only_while_the_images_are_poor():
     assert kinds(rows, []) == []  # nothing judged the images: no alert
 
 
+def test_a_plateau_after_good_progress_must_last_before_it_is_no_progress():
+    falling = [{"step": float(s), "n": 2000.0, "fd": 256.0 * 0.8 ** (s / 250)} for s in range(250, 1500, 250)]
+
+    def flat(end):
+        return [{"step": float(s), "n": 2000.0, "fd": 88.0 + (s % 500) / 100} for s in range(1500, end + 1, 250)]
+
+    assert kinds([], falling + flat(2500)) == []  # a 2-minute mlp-classic: FD 205 to 84, then about 1,000 flat steps
+    assert kinds([], falling + flat(6000)) == ["no_progress"]  # flat over the last 3,000 steps
+
+
 def test_no_progress_compares_evaluations_of_one_sample_count():
     flat = [{"step": float(s), "n": 300.0, "fd": 80.0 + (s % 500) / 100} for s in range(250, 2001, 250)]
     assert kinds([], flat) == ["no_progress"]

@@ -68,6 +68,9 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "stall_gain": (0.05, "flat: less than 5 % better; slow healthy presets gain over 13 % in that time"),
     "stall_fd": (30.0, "only while FD is above 30: below it the digits are good and a plateau is convergence"),
     "stall_evals": (3, "at least this many evaluations in that stretch (the probe looks every 250 steps)"),
+    "stall_progress": (2.0, "a run whose FD has at least halved since its first evaluation has been learning ..."),
+    "stall_patience": (2000, "... and its plateau must last this many steps: healthy mlp-classic sits about 1,000 "
+                             "steps at FD 85-97 before it improves again"),
 }
 
 
@@ -378,7 +381,8 @@ def _comparable(evals: Sequence[dict]) -> list[dict]:
 
 
 def no_progress(evals: Sequence[dict]) -> dict | None:
-    """FD flat over the last half of the training so far, while still far from good."""
+    """FD flat over the last half of the training so far, while still far from good (after good progress:
+    flat for ``stall_patience`` steps)."""
     steps, fd = _series(_comparable(evals), "fd")
     if len(steps) < limit("stall_evals") or steps[-1] <= 0:
         return None
@@ -388,6 +392,9 @@ def no_progress(evals: Sequence[dict]) -> dict | None:
         return None
     a = int(inside[0])
     gain = (fd[a] - fd[a:].min()) / fd[a]
+    learning = fd[0] / fd[a] >= limit("stall_progress")  # a plateau after progress earns patience
+    if learning and steps[-1] - steps[a] < limit("stall_patience"):
+        return None
     if gain < limit("stall_gain") and fd[-1] > limit("stall_fd"):
         return _alert("no_progress",
                       f"FD has stayed at about {fd[-1]:.0f} since step {steps[a]:,.0f} (half of the training so "
