@@ -203,7 +203,8 @@ class RunConfig:
     mixed_precision: bool = setting(False, "Compute in float16 with loss scaling (for GPUs with tensor cores).")
     bfloat16: bool = setting(False, "Compute in bfloat16 (CPUs with AVX512-BF16 or AMX, recent GPUs): faster "
                                     "convolutions where the hardware has them, no loss scaling needed. Not with "
-                                    "mixed_precision.")
+                                    "mixed_precision. On a CPU without them it is emulated and several times slower "
+                                    "(the device line says so).")
 
     @property
     def is_conditional(self) -> bool:

@@ -48,12 +48,15 @@ def test_queue_command_refuses_bad_slot_counts(tmp_path, value):
 
 
 def test_device_descriptions():
-    from gandash.engine.distribute import describe_devices
+    from gandash.engine.distribute import cpu_has_bf16, describe_devices
 
     assert describe_devices([], 2, True) == "CPU: 2 cores, oneDNN"
     assert describe_devices([], 1, False) == "CPU: 1 core"
     assert describe_devices(["NVIDIA H100"], 16, True, "float16") == "GPU 0: NVIDIA H100, float16"
     assert describe_devices([], 2, True, "bfloat16") == "CPU: 2 cores, oneDNN, bfloat16"
+    assert cpu_has_bf16("processor : 0\nflags : fpu sse2 avx2 fma\n") is False  # emulated: the device line says so
+    assert cpu_has_bf16("flags : fpu avx2 avx512f avx512_bf16\n") is True and cpu_has_bf16("flags\t: amx_bf16") is True
+    assert cpu_has_bf16("model name : something else") is None
     assert describe_devices(["A", "A"], 16, True) == "2 GPUs: A"
 
 

@@ -35,7 +35,24 @@ def setup_devices(threads: int | None = None, precision: str = "") -> tuple[str,
         except RuntimeError:
             pass
     names = [gpu_name(gpu) for gpu in gpus]
+    if precision == "bfloat16" and not names and cpu_has_bf16() is False:
+        precision = EMULATED_BF16
     return describe_devices(names, threads or cpu_count(), onednn_enabled(), precision), names
+
+
+EMULATED_BF16 = "bfloat16 emulated (this CPU has no BF16 instructions: several times slower than float32)"
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool | None:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); None when it cannot be told (not Linux).
+    Without them TensorFlow emulates it: a DCGAN step took 5.3 times as long on an AVX2 EPYC."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return None
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), None)
+    return None if flags is None else bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 def gpu_name(gpu) -> str:
