@@ -92,7 +92,9 @@ def _valid(req: Request) -> str | None:
 def ask(run: Run, action: str, n: int = 0, only: str = "", slow: float = 0.0) -> Request:
     """Write a request for the run's trainer; RunError when the run cannot take it now."""
     status = run.status()
-    req = Request(seq=_next_seq(run, status), action=action, n=int(n), only=only or "", slow=float(slow or 0.0))
+    asked = read_all(run)
+    seq = max(asked[-1].seq if asked else 0, answered(status)) + 1
+    req = Request(seq=seq, action=action, n=int(n), only=only or "", slow=float(slow or 0.0))
     if (why := _valid(req)) is not None:
         raise RunError(why)
     if status.state == State.QUEUED:
@@ -103,7 +105,7 @@ def ask(run: Run, action: str, n: int = 0, only: str = "", slow: float = 0.0) ->
                                                                     f"{run.id})"))
     if action == "step" and status.state != State.PAUSED:
         raise RunError(f"run {run.id} is {status.state}; pause it first (python -m gandash pause {run.id})")
-    kept = [asdict(r) for r in read_all(run) if r.seq > answered(status)][-(KEEP - 1):]
+    kept = [asdict(r) for r in asked if r.seq > answered(status)][-(KEEP - 1):]
     atomic_write_json(path(run), [*kept, asdict(req)])  # what the trainer has not carried out yet, then this
     return req
 
@@ -112,11 +114,6 @@ def answered(status: Status) -> int:
     """The last request the run's trainer carried out (0: none, or a damaged record)."""
     seq = status.get("control_seq")
     return max(0, seq) if isinstance(seq, int) and not isinstance(seq, bool) else 0
-
-
-def _next_seq(run: Run, status: Status) -> int:
-    last = read(run)
-    return max(last.seq if last else 0, answered(status)) + 1
 
 
 WAIT_S = 60.0  # how long a caller waits for the trainer to answer a request (a step request: plus 2 s a step)
@@ -152,7 +149,7 @@ class Inbox:
         self.run = run
         last = read(run)
         self.seen = last.seq if last else 0  # what was asked before this trainer started is not for it
-        self._mtime = self._stamp()
+        self._seen_stamp = self._stamp()
         self._waiting: list[Request] = []
 
     def _stamp(self) -> tuple | None:
@@ -165,10 +162,11 @@ class Inbox:
     def pending(self) -> Request | None:
         """The oldest request not yet carried out (it stays pending until ``done``)."""
         stamp = self._stamp()
-        if stamp != self._mtime:
-            self._mtime = stamp
+        if stamp != self._seen_stamp:
+            self._seen_stamp = stamp
             self._waiting = read_all(self.run)
-        self._waiting = [r for r in self._waiting if r.seq > self.seen]
+        if self._waiting:  # after every batch: nothing to do when nothing waits
+            self._waiting = [r for r in self._waiting if r.seq > self.seen]
         return self._waiting[0] if self._waiting else None
 
     def done(self, req: Request, error: str = "") -> dict:
