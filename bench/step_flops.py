@@ -20,12 +20,14 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import gandash  # noqa: E402,F401  (before TensorFlow: it sets gandash's oneDNN default)
+
+# isort: split
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.python.framework import ops  # noqa: E402
 from tensorflow.python.profiler.internal import flops_registry  # noqa: E402,F401  (registers the FLOP rules)
 
-import gandash  # noqa: E402,F401  (before TensorFlow: it sets gandash's oneDNN default)
 from gandash.config import ARCHITECTURES, make_config  # noqa: E402
 from gandash.engine.algorithms import build_gan  # noqa: E402
 from gandash.engine.data import without_autotune  # noqa: E402

@@ -70,3 +70,27 @@ def test_onednn_kernels_on_unless_the_environment_says_off(setting, expected):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == expected
+
+
+def _first_import(tree, roots: tuple[str, ...]) -> int:
+    """Line of the module's first top-level import of any of ``roots`` (a large number if none)."""
+    import ast
+
+    for node in tree.body:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        if any(n.split(".")[0] in roots for n in names):
+            return node.lineno
+    return 10 ** 9
+
+
+@pytest.mark.parametrize("script", sorted(
+    [os.path.join("bench", f) for f in os.listdir(os.path.join(REPO, "bench")) if f.endswith(".py")] + ["app.py"]))
+def test_every_entry_point_loads_gandash_before_tensorflow(script):
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS when it loads: a script that imports it before gandash runs without
+    oneDNN on AVX2 CPUs (bench/step_flops.py did, and reported 'oneDNN kernels off')."""
+    import ast
+
+    tree = ast.parse(open(os.path.join(REPO, script)).read())
+    tf_line = _first_import(tree, ("tensorflow", "keras"))
+    assert tf_line == 10 ** 9 or _first_import(tree, ("gandash",)) < tf_line, script
