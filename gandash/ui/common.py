@@ -174,10 +174,16 @@ def progress(status: dict[str, Any], max_seconds: float = 0.0) -> tuple[float, s
     return frac, text
 
 
+def moving(status: dict[str, Any]) -> bool:
+    """Whether the run's files change on their own: it is active and not paused (a paused run holds until someone
+    steps or continues it)."""
+    return status.get("state") in ACTIVE_STATES and status.get("state") != "paused"
+
+
 def eta_seconds(status: dict[str, Any], batch_size: int, max_seconds: float = 0.0) -> float | None:
-    """Time left at the current throughput (or to the time limit, if sooner), for an active run that trains
-    (a paused run has none: it holds until someone continues it)."""
-    if status.get("state") not in ACTIVE_STATES or status.get("state") == "paused":
+    """Time left at the current throughput (or to the time limit, if sooner), for a run that trains (a paused run
+    has none)."""
+    if not moving(status):
         return None
     step, total = int(status.get("step") or 0), int(status.get("total") or 0)
     ips = status.get("images_per_sec")

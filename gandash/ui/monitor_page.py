@@ -47,9 +47,9 @@ def render() -> None:
                       help="Exponential moving average; the raw curve stays faint underneath.")
     live(run, batch_size=cfg.batch_size if cfg else 1, max_seconds=cfg.max_seconds if cfg else 0.0, cfg=cfg)
     if cfg is not None:
-        active = run.status().get("state") in ACTIVE_STATES
-        overview_panel.section(run, cfg, live=active)
-        training_map_panel.section(run, cfg, live=active)
+        moving = common.moving(run.status())
+        overview_panel.section(run, cfg, live=moving)
+        training_map_panel.section(run, cfg, live=moving)
         st.subheader("Quality", anchor="quality")
         quality.eval_panel(run, cfg.dataset)
         discriminator_view(run, cfg)
@@ -160,7 +160,7 @@ def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
     active, mode = first.get("state") in ACTIVE_STATES, (first.state, first.get("slow"))
     n_eval = len(run.eval_rows())
 
-    @st.fragment(run_every=common.LIVE_REFRESH_S if active else None)
+    @st.fragment(run_every=common.LIVE_REFRESH_S if common.moving(first) else None)
     def panel() -> None:
         status = run.status()
         if active and (status.get("state") not in ACTIVE_STATES or len(run.eval_rows()) != n_eval
@@ -189,6 +189,23 @@ def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
         timelapse(run)
 
     panel()
+    if first.get("state") == "paused":
+        _watch_paused(run, first, n_eval)
+
+
+def _watch_paused(run: Run, first, n_eval: int) -> None:
+    """While a run is paused nothing on the page moves, so nothing redraws (each redraw greys the charts for a
+    moment); one check every couple of seconds, drawing nothing, redraws the whole page once the run steps (a step
+    asked from the command line), continues, ends or has new quality metrics."""
+    seen = (first.get("state"), first.get("step"), first.get("slow"), n_eval)
+
+    @st.fragment(run_every=common.LIVE_REFRESH_S)
+    def watch() -> None:
+        status = run.status()
+        if (status.get("state"), status.get("step"), status.get("slow"), len(run.eval_rows())) != seen:
+            st.rerun()
+
+    watch()
 
 
 def progress_row(status: dict, batch_size: int, max_seconds: float = 0.0) -> None:

@@ -244,3 +244,38 @@ def test_teach_buttons_pause_step_one_network_slow_motion_and_continue(store):
         stop.set()
         thread.join()
         lock.release()
+
+
+@pytest.mark.parametrize("state", ["running", "paused"])
+def test_a_paused_run_redraws_nothing_until_it_steps_or_continues(store, state, monkeypatch):
+    """While training, the curves, the overview and the map redraw every couple of seconds; while paused, each redraw
+    would only grey the page for a moment, so one check that draws nothing redraws the page when the run moves."""
+    import streamlit as st
+
+    real, timed = st.fragment, []
+
+    def fragment(func=None, *, run_every=None):
+        if func is not None:
+            return fragment(run_every=run_every)(func)
+
+        def wrap(f):
+            def body(*a, **k):
+                timed.append(f.__name__)
+                return f(*a, **k)
+            return real(body, run_every=run_every) if run_every else real(f)
+        return wrap
+
+    monkeypatch.setattr(st, "fragment", fragment)
+    run_id = written_run(store, state, pid=os.getpid())
+    lock = store.get(run_id).take_trainer_lock()  # this process stands in for its trainer
+    try:
+        at = app("monitor", store.root, run=run_id, overview="true", map="true")
+        assert not at.exception, at.exception
+        if state == "running":
+            assert sorted(timed) == ["_diagram", "_panel", "panel"]
+            assert "paused" not in texts(at)
+        else:
+            assert timed == ["watch"]
+            assert len(at.get("plotly_chart")) >= 3  # the curves and the map are drawn once, not redrawn
+    finally:
+        lock.release()
