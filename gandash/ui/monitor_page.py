@@ -196,13 +196,16 @@ def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
 def _watch_paused(run: Run, first, n_eval: int) -> None:
     """While a run is paused nothing on the page moves, so nothing redraws (each redraw greys the charts for a
     moment); one check every couple of seconds, drawing nothing, redraws the whole page once the run steps (a step
-    asked from the command line), continues, ends or has new quality metrics."""
-    seen = (first.get("state"), first.get("step"), first.get("slow"), n_eval)
+    asked from the command line), continues, ends, stops answering or has new quality metrics."""
+    def moment(status, evaluations: int) -> tuple:
+        return (status.get("state"), status.get("step"), status.get("slow"), bool(status.get("not_responding")),
+                status.get("phase"), evaluations)
+
+    seen = moment(first, n_eval)
 
     @st.fragment(run_every=common.LIVE_REFRESH_S)
     def watch() -> None:
-        status = run.status()
-        if (status.get("state"), status.get("step"), status.get("slow"), len(run.eval_rows())) != seen:
+        if moment(run.status(), len(run.eval_rows())) != seen:
             st.rerun()
 
     watch()
