@@ -232,6 +232,7 @@ def cmd_demo(args, store: RunStore) -> int:
     runs, views = demo.queue(store, args.budget)
     for run, part in zip(runs, demo.PARTS):
         print(f"{run.id}  {part.name}: {part.shows}")
+    print(f"{demo.ready_in(store, args.budget).capitalize()}.")
     print(f"deck {demo.DECK!r}: {len(views)} views, in {store.root / deck.DECKS_DIR}. In the dashboard: the sidebar's "
           f"'Deck for a talk', then 'Present this deck'; the arrow keys step through it.")
     return 0

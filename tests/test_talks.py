@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from gandash.store.queue import RunQueue
 from gandash.talks import deck as D
 from gandash.talks import demo
 from tests.test_cli import in_process
@@ -57,6 +58,10 @@ def test_demo_queues_four_labelled_runs_and_a_deck_that_walks_through_them(store
     assert (collapse.latent_dim, collapse.latent_dist, collapse.architecture, collapse.latent_code) == (
         1, "sphere", "dcgan", False)  # G takes nothing but z: two images at most
     assert started[3][2].architecture == "wgan-gp" and started[0][2].architecture == "cgan"
+    RunQueue(store.root).set_slots(1)
+    assert demo.ready_in(store, 60) == "all 4 are trained in about 4 minutes (4 runs of 1 minute, 1 at a time)"
+    RunQueue(store.root).set_slots(3)
+    assert demo.ready_in(store, 90) == "all 4 are trained in about 3 minutes (4 runs of 1.5 minutes, 3 at a time)"
     views = D.load(store.root, demo.DECK)
     ids = [c[1] for c in started]
     assert {v.params.get("run") for v in views if v.page == "monitor"} == set(ids)
@@ -67,12 +72,14 @@ def test_demo_queues_four_labelled_runs_and_a_deck_that_walks_through_them(store
 
 
 def test_the_empty_runs_page_prepares_a_talk(store, fake_launch):
+    RunQueue(store.root).set_slots(1)
     at = app("runs", store.root)
     next(b for b in at.button if b.label == "Prepare a talk").click()
     at.run()
     assert not at.exception
     assert len([c for c in fake_launch if c[0] == "start"]) == len(demo.PARTS)
     assert "Queued the demo's 4 runs" in texts(at, "success")
+    assert "all 4 are trained in about 12 minutes (4 runs of 3 minutes, 1 at a time)" in texts(at, "success")
     assert len(D.load(store.root, demo.DECK)) == len(demo.views(store.list()))
 
 

@@ -1,10 +1,12 @@
 """The demo: the runs a talk needs and a deck that walks through them, queued in one go so nothing waits on stage."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from gandash.config import DEFAULT_PRESET, UNSUPERVISED_PRESET, make_config
+from gandash.store.queue import RunQueue
 from gandash.store.runs import Run, RunStore
 from gandash.talks import deck as D
 
@@ -58,3 +60,13 @@ def queue(store: RunStore, budget_s: float = BUDGET_S, backend: str = "local") -
     deck = views(runs)
     D.save(store.root, DECK, deck)
     return runs, deck
+
+
+def ready_in(store: RunStore, budget_s: float = BUDGET_S) -> str:
+    """When the demo's runs are all trained: its runs take the folder's slots in turns, ``budget_s`` each (starts
+    and runs already queued not counted)."""
+    slots = RunQueue(store.root).slots()
+    turns = math.ceil(len(PARTS) / slots)
+    each = budget_s / 60
+    return (f"all {len(PARTS)} are trained in about {math.ceil(turns * each)} minutes ({len(PARTS)} runs of "
+            f"{each:.3g} minute{'' if each == 1 else 's'}, {slots} at a time)")

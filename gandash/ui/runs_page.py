@@ -126,7 +126,8 @@ def start_screen() -> None:
             st.error(f"Could not queue the demo: {e}")
         else:
             st.session_state["runs_flash"] = ("ok", f"Queued the demo's {len(runs)} runs and saved the deck "
-                                                    f"'{demo.DECK}'. Present it from the sidebar's 'Deck for a talk'.")
+                                                    f"'{demo.DECK}': {demo.ready_in(common.store())}. Present it "
+                                                    f"from the sidebar's 'Deck for a talk'.")
             st.rerun()
 
 
