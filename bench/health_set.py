@@ -68,9 +68,14 @@ AFFORDABLE = {"mlp": None, "conditional": None, "dcgan-transposed": None, "dcgan
 def plan(seeds: list[int], healthy_s: float, failure_s: float, everything: bool = False,
          families: set[str] | None = None, named: set[str] = frozenset(),
          healthy: list[str] | None = None) -> list[tuple[str, str, int, dict]]:
-    """(name, preset, seed, overrides) of every run, seed by seed so that a stopped make leaves whole seeds."""
+    """(name, preset, seed, overrides) of every run, seed by seed so that a stopped make leaves whole seeds, and
+    each seed's healthy runs first, so that every provoked run finished has its healthy twin to be judged against."""
     out = []
     for seed in seeds:
+        for preset in healthy or HEALTHY:
+            if families and not healthy and not any(FAMILIES.get(f) == preset for f in families):
+                continue
+            out.append((f"{preset}/healthy/{seed}", preset, seed, dict(max_seconds=healthy_s)))
         for family, preset in FAMILIES.items():
             if families and family not in families:
                 continue
@@ -83,10 +88,6 @@ def plan(seeds: list[int], healthy_s: float, failure_s: float, everything: bool 
                 out.append((f"{family}/{label}/{seed}", preset, seed, over))
         for key, (family, label, over) in ((k, v) for k, v in NAMED.items() if k in named):
             out.append((f"{family}/{label}/{seed}-{key}", FAMILIES[family], seed, over))
-        for preset in healthy or HEALTHY:
-            if families and not healthy and not any(FAMILIES.get(f) == preset for f in families):
-                continue
-            out.append((f"{preset}/healthy/{seed}", preset, seed, dict(max_seconds=healthy_s)))
     return out
 
 
