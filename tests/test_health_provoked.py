@@ -100,3 +100,6 @@ def test_the_recorded_set_covers_every_preset_and_every_failure():
     presets_seen = {r["name"].split("/")[0] for r in runs if r["label"] == "healthy"}
     assert presets_seen == set(PRESETS)
     assert {r["label"] for r in runs} >= {"healthy", "d_dominates", "d_at_chance", "mode_collapse", "vanishing"}
+    from bench.health_set import FAMILIES
+
+    assert {r["name"].split("/")[0] for r in runs if r["label"] != "healthy"} == set(FAMILIES)  # a failure on each
