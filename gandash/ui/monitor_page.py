@@ -156,15 +156,13 @@ def _do(action) -> None:
 
 def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
     """The part that refreshes itself every couple of seconds while the run trains."""
-    first = run.status()
-    active, mode = first.get("state") in ACTIVE_STATES, (first.state, first.get("slow"))
-    n_eval = len(run.eval_rows())
+    first, n_eval = run.status(), len(run.eval_rows())
+    seen = _moment(first, n_eval)
 
     @st.fragment(run_every=common.LIVE_REFRESH_S if common.moving(first) else None)
     def panel() -> None:
         status = run.status()
-        if active and (status.get("state") not in ACTIVE_STATES or len(run.eval_rows()) != n_eval
-                       or (status.state, status.get("slow")) != mode):
+        if common.moving(first) and _moment(status, len(run.eval_rows())) != seen:
             st.rerun()  # it ended, paused or went on, or has new quality metrics: redraw the whole page once
         progress_row(status, batch_size, max_seconds)
         found = health.read(run, status)
@@ -190,22 +188,23 @@ def live(run: Run, batch_size: int, max_seconds: float = 0.0, cfg=None) -> None:
 
     panel()
     if first.get("state") == "paused":
-        _watch_paused(run, first, n_eval)
+        _watch_paused(run, _moment(first, n_eval, paused=True))
 
 
-def _watch_paused(run: Run, first, n_eval: int) -> None:
+def _moment(status, evaluations: int, paused: bool = False) -> tuple:
+    """What redraws the whole page when it changes: the state, slow motion, the number of evaluations; while
+    paused also the step, whether the trainer answers and its phase (nothing else moves then)."""
+    out = (status.get("state"), status.get("slow"), evaluations)
+    return out + (status.get("step"), bool(status.get("not_responding")), status.get("phase")) if paused else out
+
+
+def _watch_paused(run: Run, seen: tuple) -> None:
     """While a run is paused nothing on the page moves, so nothing redraws (each redraw greys the charts for a
     moment); one check every couple of seconds, drawing nothing, redraws the whole page once the run steps (a step
     asked from the command line), continues, ends, stops answering or has new quality metrics."""
-    def moment(status, evaluations: int) -> tuple:
-        return (status.get("state"), status.get("step"), status.get("slow"), bool(status.get("not_responding")),
-                status.get("phase"), evaluations)
-
-    seen = moment(first, n_eval)
-
     @st.fragment(run_every=common.LIVE_REFRESH_S)
     def watch() -> None:
-        if moment(run.status(), len(run.eval_rows())) != seen:
+        if _moment(run.status(), len(run.eval_rows()), paused=True) != seen:
             st.rerun()
 
     watch()
