@@ -170,7 +170,7 @@ def progress(status: dict[str, Any], max_seconds: float = 0.0) -> tuple[float, s
     text = f"{step:,}/{total:,}" if total else f"{step:,}/?"
     if max_seconds > 0:
         frac = max(frac, _time_share(status, max_seconds))
-        text = f"{step:,} (stops at {total:,} steps or {fmt_duration(max_seconds)})"
+        text = f"{step:,} (stops at {f'{total:,} steps or ' if total else ''}{fmt_duration(max_seconds)})"
     return frac, text
 
 

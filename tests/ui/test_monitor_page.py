@@ -51,6 +51,7 @@ def test_progress_and_eta_of_a_run_with_a_time_limit():
     assert frac == pytest.approx(0.2) and text == "100 (stops at 10,000,000 steps or 5m 00s)"
     assert common.eta_seconds(status, 32, 300.0) == pytest.approx(240.0)  # the time limit comes first
     assert common.progress(status) == (pytest.approx(1e-5), "100/10,000,000")
+    assert common.progress({"state": "queued"}, 180.0) == (0.0, "0 (stops at 3m 00s)")  # its total is not known yet
     assert common.eta_seconds(dict(status, total=200), 32, 300.0) == pytest.approx(10.0)  # the steps come first
     assert common.eta_seconds(dict(status, state="finished"), 32, 300.0) is None
     assert common.eta_seconds(dict(status, state="paused"), 32, 300.0) is None  # it holds until continued
